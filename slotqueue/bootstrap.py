@@ -1,10 +1,103 @@
-"""The composition root: settings, database, event store, projections, in one place."""
+"""The composition root: settings, database, event store and projections wired in one place.
+
+The command line, `slotqueue run` and the tests all build their objects through `build()`.
+"""
 
 from __future__ import annotations
 
-from slotqueue.migrate import apply_migrations
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.utils import Environment
+
+from slotqueue.application import SlotQueue
+from slotqueue.database import eventsourcing_env, resolve_url
+from slotqueue.migrate import apply_migrations, pending_migrations
+from slotqueue.projections.queue_projection import QueueTablesProjection, QueueTablesView
+from slotqueue.settings import Settings
+
+EVENT_SCHEMA = "slotqueue"
+CREATE_LOCK_KEY = 0x51_07_9E_0E  # serialises the library's CREATE TABLE between processes
+
+
+class NotMigrated(Exception):
+    """The database lacks migrations; `slotqueue migrate` applies them."""
+
+
+def store_env(url: str, *, create_tables: bool = False, pool_size: int = 2) -> dict[str, str]:
+    """The eventsourcing settings: our own schema, explicit pools and timeouts."""
+    return {
+        **eventsourcing_env(url),
+        "POSTGRES_SCHEMA": EVENT_SCHEMA,
+        "CREATE_TABLE": "y" if create_tables else "n",
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": "4",
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "POSTGRES_LOCK_TIMEOUT": "10",
+        "POSTGRES_PRE_PING": "y",
+    }
+
+
+def make_view(env: dict[str, str]) -> QueueTablesView:
+    factory = InfrastructureFactory.construct(Environment(QueueTablesProjection.name, env))
+    return factory.tracking_recorder(QueueTablesView)
+
+
+@dataclass
+class Service:
+    """Everything a command needs, built once per process."""
+
+    settings: Settings
+    url: str
+    app: SlotQueue
+    view: QueueTablesView
+    projection: QueueTablesProjection = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.projection = QueueTablesProjection(view=self.view)
+
+    @property
+    def deposit_grace(self) -> timedelta:
+        return timedelta(minutes=self.settings.deposit_grace_minutes)
+
+    def connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.url, **kwargs)
+
+    def catch_up(self) -> int:
+        """Brings the projections up to the head of the event store; returns events applied."""
+        from slotqueue.projections.maintenance import catch_up  # noqa: PLC0415
+
+        return catch_up(self.app, self.view)
+
+    def close(self) -> None:
+        self.app.close()
+        self.view.datastore.close()
+
+
+def build(settings: Settings, url: str | None = None, *, pool_size: int = 2) -> Service:
+    url = url or resolve_url(settings.database_url, settings.data_dir)
+    pending = pending_migrations(url)
+    if pending:
+        raise NotMigrated(
+            f"database not migrated ({len(pending)} pending, first {pending[0]}): "
+            "run `slotqueue migrate`"
+        )
+    env = store_env(url, pool_size=pool_size)
+    return Service(settings=settings, url=url, app=SlotQueue(env=env), view=make_view(env))
 
 
 def migrate_database(url: str) -> list[str]:
-    """Applies pending SQL migrations; returns the names applied now."""
-    return apply_migrations(url)
+    """Applies pending SQL migrations, then lets the event-store library create its tables."""
+    applied = apply_migrations(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (CREATE_LOCK_KEY,))
+        try:
+            env = store_env(url, create_tables=True, pool_size=1)
+            SlotQueue(env=env).close()
+            make_view(env).datastore.close()
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (CREATE_LOCK_KEY,))
+    return applied

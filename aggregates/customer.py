@@ -1,0 +1,84 @@
+"""The Customer aggregate: contact details, target windows and preferred locations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from slotqueue.aggregates.contact import normalise_email
+from slotqueue.aggregates.errors import InvalidInput
+from slotqueue.aggregates.ids import stable_id
+from slotqueue.aggregates.matcher import Presets, Selection, validate_selection
+
+
+class Customer(Aggregate):
+    """One per phone number (E.164); its id is derived from the phone."""
+
+    @staticmethod
+    def create_id(phone: str) -> UUID:
+        return stable_id("customer", phone)
+
+    @event("Registered")
+    def __init__(self, phone: str, email: str | None, at: datetime) -> None:
+        self.phone = phone
+        self.email = email
+        self.registered_at = at
+        self.entries_opened = 0
+        self.open_entry_id: UUID | None = None
+        self.selection: dict[str, Any] | None = None
+        self.location_ids: list[UUID] = []
+
+    def next_entry_id(self) -> UUID:
+        return stable_id("queue-entry", self.id, self.entries_opened + 1)
+
+    def open_entry(self, entry_id: UUID, now: datetime) -> None:
+        if entry_id != self.next_entry_id():
+            raise InvalidInput(f"entry id {entry_id} is not this customer's next entry")
+        self._entry_opened(entry_id=entry_id, at=now)
+
+    @event("EntryOpened")
+    def _entry_opened(self, entry_id: UUID, at: datetime) -> None:
+        self.entries_opened += 1
+        self.open_entry_id = entry_id
+
+    def entry_ids(self) -> list[UUID]:
+        return [stable_id("queue-entry", self.id, n) for n in range(1, self.entries_opened + 1)]
+
+    def change_email(self, raw_email: str | None, now: datetime) -> None:
+        email = normalise_email(raw_email)
+        if email is not None and email != self.email:
+            self._email_changed(email=email, at=now)
+
+    @event("EmailChanged")
+    def _email_changed(self, email: str, at: datetime) -> None:
+        self.email = email
+
+    def select_windows(self, selection: Selection, presets: Presets, now: datetime) -> None:
+        """Records the customer's target windows once they pass the active presets."""
+        valid = validate_selection(selection, presets)
+        self._windows_selected(selection=valid.to_json(), at=now)
+
+    @event("TargetWindowsSelected")
+    def _windows_selected(self, selection: dict[str, Any], at: datetime) -> None:
+        self.selection = selection
+
+    def prefer_locations(
+        self, location_ids: Iterable[UUID], known: Iterable[UUID], now: datetime
+    ) -> None:
+        """Replaces the preferred locations; every id must name an existing location."""
+        wanted = list(dict.fromkeys(location_ids))
+        if not wanted:
+            raise InvalidInput("no locations given: choose at least one location")
+        known_ids = set(known)
+        for location_id in wanted:
+            if location_id not in known_ids:
+                raise InvalidInput(f"unknown location {location_id}")
+        self._locations_preferred(location_ids=wanted, at=now)
+
+    @event("LocationsPreferred")
+    def _locations_preferred(self, location_ids: list[UUID], at: datetime) -> None:
+        self.location_ids = list(location_ids)

@@ -1,0 +1,197 @@
+"""The QueueEntry aggregate: one customer's place in the queue, its deposit and its booking.
+
+Commands check the lifecycle tables and record the destination; `@event` bodies only assign,
+because they run again on every replay.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from slotqueue.aggregates import lifecycle as lc
+from slotqueue.aggregates.errors import InvalidInput, TransitionRefused
+from slotqueue.aggregates.ids import stable_id
+
+MAX_PAYMENT_REF = 200
+
+
+class QueueEntry(Aggregate):
+    """Statuses and deposit statuses follow `aggregates.lifecycle`."""
+
+    @staticmethod
+    def create_id(customer_id: UUID, sequence: int) -> UUID:
+        return stable_id("queue-entry", customer_id, sequence)
+
+    @event("Joined")
+    def __init__(self, customer_id: UUID, sequence: int, at: datetime) -> None:
+        self.customer_id = customer_id
+        self.sequence = sequence
+        self.joined_at = at
+        self.status = lc.QUEUED
+        self.deposit_status = lc.NONE
+        self.deposit_required_at: datetime | None = None
+        self.deposit_expires_at: datetime | None = None
+        self.deposit_paid_at: datetime | None = None
+        self.paused_from: str | None = None
+        self.booked_at: datetime | None = None
+        self.booked_location_id: UUID | None = None
+        self.booked_slot_datetime: datetime | None = None
+        self.payment_refs: list[str] = []
+        self.refunds_due: list[str] = []
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in lc.FINAL
+
+    def _next(self, trigger: str, **facts: bool) -> tuple[str, str]:
+        status = lc.next_status(self.status, trigger, **facts)
+        return status, lc.next_deposit_status(self.deposit_status, trigger)
+
+    def require_deposit(self, now: datetime, grace: timedelta) -> None:
+        status, deposit = self._next("require_deposit")
+        self._deposit_required(
+            at=now, expires_at=now + grace, status=status, deposit_status=deposit,
+            customer_id=self.customer_id,
+        )
+
+    @event("DepositRequired")
+    def _deposit_required(
+        self, at: datetime, expires_at: datetime, status: str, deposit_status: str,
+        customer_id: UUID,
+    ) -> None:
+        self.status, self.deposit_status = status, deposit_status
+        self.deposit_required_at, self.deposit_expires_at = at, expires_at
+
+    def record_payment(self, payment_ref: str, now: datetime) -> bool:
+        """Records a deposit payment; False when it must be refunded instead.
+
+        The same payment reference twice is a no-op with the first answer. A payment for an
+        entry no longer waiting for one is still recorded (money is never lost).
+        """
+        ref = payment_ref.strip() if payment_ref else ""
+        if not ref or len(ref) > MAX_PAYMENT_REF:
+            raise InvalidInput(f"invalid payment reference {payment_ref!r}")
+        if ref in self.payment_refs:
+            return ref not in self.refunds_due
+        if self.status == lc.DEPOSIT_REQUIRED and self.deposit_status == lc.REQUIRED:
+            status, deposit = self._next("pay_deposit")
+            self._deposit_paid(
+                payment_ref=ref, at=now, status=status, deposit_status=deposit,
+                customer_id=self.customer_id,
+            )
+            return True
+        self._payment_needs_refund(
+            payment_ref=ref, at=now, customer_id=self.customer_id,
+            reason=f"entry is {self.status}, deposit {self.deposit_status}",
+        )
+        return False
+
+    @event("DepositPaid")
+    def _deposit_paid(
+        self, payment_ref: str, at: datetime, status: str, deposit_status: str,
+        customer_id: UUID,
+    ) -> None:
+        self.payment_refs.append(payment_ref)
+        self.status, self.deposit_status, self.deposit_paid_at = status, deposit_status, at
+
+    @event("PaymentNeedsRefund")
+    def _payment_needs_refund(
+        self, payment_ref: str, at: datetime, customer_id: UUID, reason: str
+    ) -> None:
+        self.payment_refs.append(payment_ref)
+        self.refunds_due.append(payment_ref)
+
+    def lapse_deposit(self, now: datetime) -> None:
+        """Ends an entry whose deposit deadline has passed (spec §4.1 deviation)."""
+        status, deposit = self._next("lapse_deposit")
+        if self.deposit_expires_at is None or now <= self.deposit_expires_at:
+            raise TransitionRefused(
+                f"cannot lapse deposit: it is due at {self.deposit_expires_at}, now is {now}"
+            )
+        self._deposit_lapsed(
+            at=now, status=status, deposit_status=deposit, customer_id=self.customer_id
+        )
+
+    @event("DepositLapsed")
+    def _deposit_lapsed(
+        self, at: datetime, status: str, deposit_status: str, customer_id: UUID
+    ) -> None:
+        self.status, self.deposit_status = status, deposit_status
+
+    def pause(self, now: datetime) -> None:
+        status, _ = self._next("pause")
+        self._paused(at=now, status=status, paused_from=self.status)
+
+    @event("Paused")
+    def _paused(self, at: datetime, status: str, paused_from: str) -> None:
+        self.status, self.paused_from = status, paused_from
+
+    def resume(self, now: datetime) -> None:
+        status, _ = self._next("resume", **{f"paused_from_{self.paused_from}": True})
+        self._resumed(at=now, status=status)
+
+    @event("Resumed")
+    def _resumed(self, at: datetime, status: str) -> None:
+        self.status, self.paused_from = status, None
+
+    def cancel(self, now: datetime) -> None:
+        status, _ = self._next("cancel")
+        self._canceled(at=now, status=status, customer_id=self.customer_id)
+
+    @event("Canceled")
+    def _canceled(self, at: datetime, status: str, customer_id: UUID) -> None:
+        self.status = status
+
+    def refund(self, now: datetime) -> list[str]:
+        """Refunds every payment owed back; returns their references.
+
+        A paid deposit goes back only once the entry has left the queue; payments that
+        arrived when none was due go back at any time.
+        """
+        refs, deposit = list(self.refunds_due), self.deposit_status
+        if self.deposit_status == lc.PAID:
+            try:
+                _, deposit = self._next("refund")
+                refs.insert(0, self._deposit_ref())
+            except TransitionRefused:
+                if not refs:
+                    raise TransitionRefused(
+                        f"cannot refund the deposit: entry is {self.status}; cancel it first"
+                    ) from None
+        if not refs:
+            raise TransitionRefused(f"nothing to refund: deposit is {self.deposit_status}")
+        self._refunded(
+            at=now, payment_refs=refs, deposit_status=deposit, customer_id=self.customer_id
+        )
+        return refs
+
+    def _deposit_ref(self) -> str:
+        return next(r for r in self.payment_refs if r not in self.refunds_due)
+
+    @event("Refunded")
+    def _refunded(
+        self, at: datetime, payment_refs: list[str], deposit_status: str, customer_id: UUID
+    ) -> None:
+        self.deposit_status = deposit_status
+        self.refunds_due = [r for r in self.refunds_due if r not in payment_refs]
+
+    def book(
+        self, location_id: UUID, slot_datetime: datetime, now: datetime, location_name: str = ""
+    ) -> None:
+        status, _ = self._next("book")  # the deposit table allows booking only when paid
+        self._booked(
+            at=now, location_id=location_id, slot_datetime=slot_datetime,
+            status=status, customer_id=self.customer_id, location_name=location_name,
+        )
+
+    @event("Booked")
+    def _booked(
+        self, at: datetime, location_id: UUID, slot_datetime: datetime, status: str,
+        customer_id: UUID, location_name: str,
+    ) -> None:
+        self.status = status
+        self.booked_at, self.booked_location_id = at, location_id
+        self.booked_slot_datetime = slot_datetime

@@ -1,0 +1,132 @@
+"""Keeping projections current, and rebuilding and verifying them from the event store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError, Tracking
+from psycopg import Cursor, sql
+
+from slotqueue.projections import writes
+from slotqueue.projections.queue_projection import TABLES, QueueTablesView, event_writes
+
+BATCH = 500
+Progress = Callable[[int], None]
+
+
+def _batches(
+    app: Application[Any], after: int, stop: int | None = None
+) -> Iterator[tuple[int, list[writes.Write], int]]:
+    """(last notification id, the writes of the batch, events in it), oldest first."""
+    while True:
+        notes = app.recorder.select_notifications(start=after + 1, limit=BATCH, stop=stop)
+        if not notes:
+            return
+        changes = [w for n in notes for w in event_writes(app.mapper.to_domain_event(n))]
+        after = notes[-1].id
+        yield after, changes, len(notes)
+
+
+def catch_up(app: Application[Any], view: QueueTablesView) -> int:
+    """Applies every event past the view's position, a batch per transaction.
+
+    Safe beside a running projection: whoever records a position first wins, the other's
+    transaction fails on the tracking row, rolls back, and carries on from the new position.
+    """
+    applied = 0
+    while True:
+        position = view.max_tracking_id(app.name) or 0
+        try:
+            for last, changes, count in _batches(app, position):
+                view.apply(Tracking(app.name, last), changes)
+                applied += count
+            return applied
+        except IntegrityError:
+            if (view.max_tracking_id(app.name) or 0) <= position:
+                raise  # not a lost race: a write itself failed
+
+
+def _delete_rows(curs: Cursor[Any], schema: str) -> None:
+    for table in reversed(TABLES):
+        curs.execute(sql.SQL("DELETE FROM {}.{}").format(sql.Identifier(schema),
+                                                          sql.Identifier(table)))
+
+
+def rebuild(app: Application[Any], view: QueueTablesView, progress: Progress | None = None) -> int:
+    """Deletes the view's rows and its position and replays every event, in one transaction.
+
+    Readers see the old tables until the new ones commit. The library's `__migration__`
+    tracking row stays (without it the next start would rename the tracking table).
+    """
+    replayed = 0
+    with view.datastore.transaction(commit=True) as curs:
+        curs.execute(
+            sql.SQL("DELETE FROM {}.{} WHERE application_name = %s").format(
+                sql.Identifier(view.datastore.schema), sql.Identifier(view.tracking_table_name)
+            ),
+            (app.name,),
+        )
+        _delete_rows(curs, "public")
+        last = 0
+        for last, changes, count in _batches(app, 0):
+            writes.execute(curs, changes)
+            replayed += count
+            if progress:
+                progress(count)
+        if last:
+            view._insert_tracking(curs, Tracking(app.name, last))  # noqa: SLF001
+    return replayed
+
+
+@dataclass(frozen=True)
+class Difference:
+    table: str
+    side: str  # "live only" or "replay only"
+    row: dict[str, Any]
+
+
+def verify(app: Application[Any], view: QueueTablesView, limit: int = 20) -> list[Difference]:
+    """Replays the events up to the view's position into temporary tables and compares them
+    row by row with the live tables, all in one snapshot. Changes nothing."""
+    with view.datastore.get_connection() as conn, conn.transaction(force_rollback=True):
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        curs = conn.cursor()
+        position = view._max_tracking_id(app.name, curs) or 0  # noqa: SLF001
+        for table in TABLES:
+            curs.execute(sql.SQL("CREATE TEMP TABLE {0} (LIKE public.{0} INCLUDING ALL)")
+                         .format(sql.Identifier(table)))
+        for _, changes, _ in _batches(app, 0, stop=position):
+            writes.execute(curs, changes, schema="pg_temp")
+        return [d for table in TABLES for d in _compare(curs, table, limit)]
+
+
+def _compare(curs: Cursor[Any], table: str, limit: int) -> list[Difference]:
+    found = []
+    for side, first, second in (("live only", "public", "pg_temp"),
+                                ("replay only", "pg_temp", "public")):
+        curs.execute(
+            sql.SQL("SELECT * FROM {0}.{2} EXCEPT ALL SELECT * FROM {1}.{2} LIMIT %s").format(
+                sql.Identifier(first), sql.Identifier(second), sql.Identifier(table)),
+            (limit,),
+        )
+        found += [Difference(table, side, dict(row)) for row in curs.fetchall()]
+    return found
+
+
+@dataclass(frozen=True)
+class Status:
+    name: str
+    position: int
+    head: int
+
+    @property
+    def lag(self) -> int:
+        return max(self.head - self.position, 0)
+
+
+def status(app: Application[Any], view: QueueTablesView, name: str) -> Status:
+    head = app.recorder.max_notification_id() or 0
+    return Status(name, view.max_tracking_id(app.name) or 0, head)

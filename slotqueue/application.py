@@ -1,0 +1,124 @@
+"""The event-sourced application: the commands of spec §4.1 over Customer and QueueEntry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from slotqueue.aggregates.contact import normalise_email, normalise_phone
+from slotqueue.aggregates.customer import Customer
+from slotqueue.aggregates.errors import NotFound
+from slotqueue.aggregates.matcher import Presets, Selection
+from slotqueue.aggregates.queue_entry import QueueEntry
+
+A = TypeVar("A", Customer, QueueEntry)
+CONFLICT_RETRIES = 8
+
+
+@dataclass(frozen=True)
+class Joined:
+    customer_id: UUID
+    queue_entry_id: UUID
+    new_entry: bool
+
+
+class SlotQueue(Application[UUID]):
+    """Commands load, decide, save; a lost optimistic-concurrency race is retried."""
+
+    name = "queue"
+
+    def _load(self, kind: type[A], aggregate_id: UUID) -> A:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            aggregate = None
+        if not isinstance(aggregate, kind):
+            label = "queue entry" if kind is QueueEntry else "customer"
+            raise NotFound(f"unknown {label} {aggregate_id}")
+        return aggregate
+
+    def _retrying(self, attempt: Callable[[], Any]) -> Any:
+        for _ in range(CONFLICT_RETRIES):
+            try:
+                return attempt()
+            except IntegrityError:
+                continue  # another writer got there first: reload and decide again
+        return attempt()
+
+    def _change(self, kind: type[A], aggregate_id: UUID, command: Callable[[A], Any]) -> Any:
+        def attempt() -> Any:
+            aggregate = self._load(kind, aggregate_id)
+            result = command(aggregate)
+            self.save(aggregate)
+            return result
+
+        return self._retrying(attempt)
+
+    def join(self, phone: str, email: str | None, now: datetime) -> Joined:
+        """A customer with an open entry gets that entry back, not a second one."""
+        e164, address = normalise_phone(phone), normalise_email(email)
+        return self._retrying(lambda: self._join(e164, address, now))
+
+    def _join(self, phone: str, email: str | None, now: datetime) -> Joined:
+        try:
+            customer = self._load(Customer, Customer.create_id(phone))
+            customer.change_email(email, now)
+        except NotFound:
+            customer = Customer(phone=phone, email=email, at=now)
+        if customer.open_entry_id is not None:
+            entry = self._load(QueueEntry, customer.open_entry_id)
+            if entry.is_open:
+                self.save(customer)
+                return Joined(customer.id, entry.id, new_entry=False)
+        entry = QueueEntry(customer_id=customer.id, sequence=customer.entries_opened + 1, at=now)
+        customer.open_entry(entry.id, now)
+        self.save(customer, entry)
+        return Joined(customer.id, entry.id, new_entry=True)
+
+    def select_windows(
+        self, customer_id: UUID, selection: Selection, presets: Presets, now: datetime
+    ) -> None:
+        self._change(Customer, customer_id, lambda c: c.select_windows(selection, presets, now))
+
+    def prefer_locations(
+        self, customer_id: UUID, location_ids: Iterable[UUID], known: Iterable[UUID],
+        now: datetime,
+    ) -> None:
+        ids, known_ids = list(location_ids), list(known)
+        self._change(Customer, customer_id, lambda c: c.prefer_locations(ids, known_ids, now))
+
+    def require_deposit(self, entry_id: UUID, now: datetime, grace: timedelta) -> None:
+        self._change(QueueEntry, entry_id, lambda e: e.require_deposit(now, grace))
+
+    def record_payment(self, entry_id: UUID, payment_ref: str, now: datetime) -> bool:
+        """True when the deposit is paid; False when the payment must be refunded."""
+        return bool(
+            self._change(QueueEntry, entry_id, lambda e: e.record_payment(payment_ref, now))
+        )
+
+    def lapse_deposit(self, entry_id: UUID, now: datetime) -> None:
+        self._change(QueueEntry, entry_id, lambda e: e.lapse_deposit(now))
+
+    def pause(self, entry_id: UUID, now: datetime) -> None:
+        self._change(QueueEntry, entry_id, lambda e: e.pause(now))
+
+    def resume(self, entry_id: UUID, now: datetime) -> None:
+        self._change(QueueEntry, entry_id, lambda e: e.resume(now))
+
+    def cancel(self, entry_id: UUID, now: datetime) -> None:
+        self._change(QueueEntry, entry_id, lambda e: e.cancel(now))
+
+    def refund(self, entry_id: UUID, now: datetime) -> list[str]:
+        return list(self._change(QueueEntry, entry_id, lambda e: e.refund(now)))
+
+    def entry(self, entry_id: UUID) -> QueueEntry:
+        return self._load(QueueEntry, entry_id)
+
+    def customer(self, customer_id: UUID) -> Customer:
+        return self._load(Customer, customer_id)
