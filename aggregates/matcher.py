@@ -1,0 +1,258 @@
+"""Target-window matching (spec §4.3): is an opened slot inside a customer's approved windows?
+
+Pure and total: presets, the selection and `now` are arguments; nothing here reads a clock or a
+database, and no time-block value is written in code (they come from `target_window_presets`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time
+from types import MappingProxyType
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from slotqueue.aggregates.errors import InvalidInput
+
+DEFAULT_TIMEZONE = "Pacific/Honolulu"
+WEEKDAY_MODES = ("any", "custom")
+_TIME_TEXT = re.compile(r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?")
+
+
+@dataclass(frozen=True)
+class TimeBlock:
+    """Local times from `start` to `end`, both bounds inclusive."""
+
+    start: time
+    end: time
+
+    def contains(self, moment: time) -> bool:
+        return self.start <= moment <= self.end
+
+
+def _days_ahead(rules: Mapping[str, Any]) -> int:
+    days = rules.get("days_ahead")
+    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+        raise InvalidInput(f"days_ahead {days!r} is not a whole number of days >= 0")
+    return days
+
+
+def _time_block(rules: Mapping[str, Any]) -> TimeBlock:
+    start, end = parse_time_text(rules.get("start")), parse_time_text(rules.get("end"))
+    if start > end:
+        raise InvalidInput(f"start {start} is after end {end}")
+    return TimeBlock(start, end)
+
+
+def _weekday_mode(rules: Mapping[str, Any]) -> str:
+    mode = rules.get("mode")
+    if mode not in WEEKDAY_MODES:
+        raise InvalidInput(f"mode {mode!r} is not 'any' or 'custom'")
+    return str(mode)
+
+
+_RULE_PARSERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+    "date_horizon": _days_ahead,
+    "time_block": _time_block,
+    "weekday_rule": _weekday_mode,
+}
+
+
+def _parse_rules(preset_type: str, key: str, rules: Any) -> Any:
+    try:
+        if not isinstance(rules, Mapping):
+            raise InvalidInput("it is not a JSON object")
+        return _RULE_PARSERS[preset_type](rules)
+    except InvalidInput as exc:
+        shown = json.dumps(rules, default=str)
+        raise InvalidInput(f"{preset_type} preset {key!r}: bad rules_json {shown}: {exc}") from exc
+
+
+def _hhmm(moment: time) -> str:
+    return moment.strftime("%H:%M:%S" if moment.second else "%H:%M")
+
+
+@dataclass(frozen=True)
+class Presets:
+    """The ACTIVE rows of `target_window_presets`, parsed."""
+
+    horizons: Mapping[str, int]  # date_horizon key -> days_ahead
+    time_blocks: Mapping[str, TimeBlock]  # time_block key -> block
+    weekday_rules: Mapping[str, str]  # weekday_rule key -> "any" | "custom"
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[tuple[str, str, Mapping[str, Any]]]) -> Presets:
+        """Builds presets from (preset_type, key, rules_json); refuses malformed rules."""
+        parsed: dict[str, dict[str, Any]] = {preset_type: {} for preset_type in _RULE_PARSERS}
+        for preset_type, key, rules in rows:
+            if preset_type not in parsed:
+                raise InvalidInput(f"unknown preset_type {preset_type!r} (key {key!r})")
+            if key in parsed[preset_type]:
+                raise InvalidInput(f"{preset_type} preset {key!r} appears twice")
+            parsed[preset_type][key] = _parse_rules(preset_type, key, rules)
+        return cls(
+            horizons=MappingProxyType(parsed["date_horizon"]),
+            time_blocks=MappingProxyType(parsed["time_block"]),
+            weekday_rules=MappingProxyType(parsed["weekday_rule"]),
+        )
+
+    def to_json(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """preset_type -> key -> rules_json, as in the table."""
+        return {
+            "date_horizon": {k: {"days_ahead": d} for k, d in self.horizons.items()},
+            "time_block": {
+                k: {"start": _hhmm(b.start), "end": _hhmm(b.end)}
+                for k, b in self.time_blocks.items()
+            },
+            "weekday_rule": {k: {"mode": m} for k, m in self.weekday_rules.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> Presets:
+        return cls.from_rows(
+            (t, k, rules) for t, group in data.items() for k, rules in group.items()
+        )
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A customer's chosen target windows (a row of `user_target_window_selections`)."""
+
+    timezone: str
+    date_horizon_key: str
+    weekday_rule_key: str
+    custom_weekdays: tuple[int, ...] = ()
+    time_block_keys: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "timezone": self.timezone,
+            "date_horizon_key": self.date_horizon_key,
+            "weekday_rule_key": self.weekday_rule_key,
+            "custom_weekdays": list(self.custom_weekdays),
+            "time_block_keys": list(self.time_block_keys),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Selection:
+        missing = [k for k in ("date_horizon_key", "weekday_rule_key") if k not in data]
+        if missing:
+            raise InvalidInput(f"selection is missing {', '.join(missing)}")
+        return cls(
+            timezone=data.get("timezone", DEFAULT_TIMEZONE),
+            date_horizon_key=data["date_horizon_key"],
+            weekday_rule_key=data["weekday_rule_key"],
+            custom_weekdays=tuple(data.get("custom_weekdays", ())),
+            time_block_keys=tuple(data.get("time_block_keys", ())),
+        )
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (LookupError, ValueError, TypeError, OSError) as exc:
+        raise InvalidInput(f"unknown timezone {name!r}") from exc
+
+
+def _active(presets: Mapping[str, Any], key: object, what: str) -> Any:
+    if not isinstance(key, str) or key not in presets:
+        raise InvalidInput(f"unknown {what} {key!r}")
+    return presets[key]
+
+
+def validate_selection(selection: Selection, presets: Presets) -> Selection:
+    """Refuses a selection naming unknown values; returns it normalised (sorted, deduplicated)."""
+    _zone(selection.timezone)
+    _active(presets.horizons, selection.date_horizon_key, "date horizon")
+    mode = _active(presets.weekday_rules, selection.weekday_rule_key, "weekday rule")
+    if not selection.time_block_keys:
+        raise InvalidInput("no time block selected: choose at least one")
+    for key in selection.time_block_keys:
+        _active(presets.time_blocks, key, "time block")
+    for day in selection.custom_weekdays:
+        if isinstance(day, bool) or not isinstance(day, int) or not 1 <= day <= 5:
+            raise InvalidInput(f"custom weekday {day!r} is not Monday–Friday (1–5)")  # noqa: RUF001 - shown to people
+    days = tuple(sorted(set(selection.custom_weekdays))) if mode == "custom" else ()
+    if mode == "custom" and not days:
+        raise InvalidInput(f"weekday rule {selection.weekday_rule_key!r} needs custom weekdays")
+    return replace(
+        selection,
+        custom_weekdays=days,
+        time_block_keys=tuple(sorted(set(selection.time_block_keys))),
+    )
+
+
+def _aware(moment: datetime, what: str) -> datetime:
+    if moment.utcoffset() is None:
+        raise InvalidInput(f"{what} {moment.isoformat()} has no timezone")
+    return moment
+
+
+def _names_active_presets(selection: Selection, presets: Presets) -> bool:
+    return (
+        selection.date_horizon_key in presets.horizons
+        and selection.weekday_rule_key in presets.weekday_rules
+        and all(key in presets.time_blocks for key in selection.time_block_keys)
+    )
+
+
+def _rule_failure(
+    local: datetime, local_now: datetime, selection: Selection, presets: Presets
+) -> str | None:
+    """Rules 2-4 for a weekday slot, once every key of the selection is known to be active."""
+    days_ahead = presets.horizons[selection.date_horizon_key]
+    if local < local_now or not 0 <= (local.date() - local_now.date()).days <= days_ahead:
+        return "horizon"
+    custom = presets.weekday_rules[selection.weekday_rule_key] == "custom"
+    if custom and local.isoweekday() not in selection.custom_weekdays:
+        return "weekday"
+    blocks = [presets.time_blocks[key] for key in selection.time_block_keys]
+    return None if any(block.contains(local.time()) for block in blocks) else "time_block"
+
+
+def window_mismatch(
+    slot_utc: datetime, selection: Selection, presets: Presets, now: datetime
+) -> str | None:
+    """None when the slot matches, else the first failing check (spec §4.3) as a short code."""
+    try:
+        zone = _zone(selection.timezone)
+    except InvalidInput:
+        return "unknown_preset"  # the timezone left the tz database: cannot be evaluated
+    local = _aware(slot_utc, "slot").astimezone(zone)
+    if local.isoweekday() > 5:
+        return "weekend"
+    if not _names_active_presets(selection, presets):
+        return "unknown_preset"
+    return _rule_failure(local, _aware(now, "now").astimezone(zone), selection, presets)
+
+
+def matches(slot_utc: datetime, selection: Selection, presets: Presets, now: datetime) -> bool:
+    return window_mismatch(slot_utc, selection, presets, now) is None
+
+
+def parse_time_text(text: object) -> time:
+    """The DMV's time text ("HH:MM:SS", "HH:MM" or "H:MM") as a time; refuses anything else."""
+    found = _TIME_TEXT.fullmatch(text) if isinstance(text, str) else None
+    hour, minute, second = (int(g or 0) for g in found.groups()) if found else (99, 0, 0)
+    if hour > 23 or minute > 59 or second > 59:
+        raise InvalidInput(f"time {text!r} is not HH:MM:SS, HH:MM or H:MM")
+    return time(hour, minute, second)
+
+
+def local_slot_datetime(date_: date, time_text: str, timezone: str) -> datetime:
+    """The UTC instant of the DMV's local date and time text in `timezone`."""
+    local = datetime.combine(date_, parse_time_text(time_text), tzinfo=_zone(timezone))
+    return local.astimezone(UTC)
+
+
+def slot_key(location_id: UUID | str, date_: date, time_text: str) -> str:
+    """`location_id|YYYY-MM-DD|HH:MM:SS`, the slot's natural key (spec §4.4)."""
+    try:
+        location = location_id if isinstance(location_id, UUID) else UUID(location_id)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise InvalidInput(f"location id {location_id!r} is not a UUID") from exc
+    return f"{location}|{date_:%Y-%m-%d}|{parse_time_text(time_text):%H:%M:%S}"
