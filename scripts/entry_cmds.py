@@ -1,0 +1,174 @@
+"""Customer and queue-entry commands: join, select, locations, deposits, pause … status."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from slotqueue.aggregates.errors import InvalidInput
+from slotqueue.aggregates.lifecycle import RANKED
+from slotqueue.aggregates.matcher import Selection
+from slotqueue.bootstrap import Service
+from slotqueue.reference_data import load_presets
+from slotqueue.scripts.common import JsonOption, emit, fail, now, parse_id, service
+
+EntryId = Annotated[str, typer.Argument(help="The queue entry's id.")]
+CustomerId = Annotated[str, typer.Argument(help="The customer's id.")]
+
+
+def join(
+    phone: Annotated[str, typer.Option(help="Phone number, e.g. 808-555-0101.")],
+    email: Annotated[str | None, typer.Option(help="Email address (optional).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Put a customer in the queue (an open entry is returned, never doubled)."""
+    with service(as_json) as svc:
+        joined = svc.app.join(phone, email, now())
+    payload = {"customer_id": joined.customer_id, "queue_entry_id": joined.queue_entry_id}
+    verb = "joined" if joined.new_entry else "already queued"
+    emit(as_json, payload, f"{verb}: customer {joined.customer_id} entry {joined.queue_entry_id}")
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _weekdays(text: str) -> tuple[str, tuple[int, ...]]:
+    if text.strip().lower() == "any":
+        return "any_weekday", ()
+    days = []
+    for part in text.split(","):
+        try:
+            days.append(int(part.strip()))
+        except ValueError:
+            raise InvalidInput(f"invalid weekday {part.strip()!r}: use 'any' or numbers "
+                               "1-5 (1 = Monday)") from None
+    return "custom_weekdays", tuple(days)
+
+
+def select(
+    customer_id: CustomerId,
+    horizon: Annotated[str, typer.Option(help="Date horizon preset key, e.g. w4.")],
+    blocks: Annotated[str, typer.Option(help="Time block keys, comma separated.")],
+    weekdays: Annotated[str, typer.Option(help="'any' or weekday numbers 1-5.")] = "any",
+    timezone: Annotated[str | None, typer.Option(help="IANA timezone.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record a customer's target windows, checked against the active presets."""
+    with service(as_json) as svc:
+        rule, days = _weekdays(weekdays)
+        selection = Selection(
+            timezone=timezone or svc.settings.timezone, date_horizon_key=horizon.strip(),
+            weekday_rule_key=rule, custom_weekdays=days, time_block_keys=tuple(_split(blocks)),
+        )
+        cid = parse_id(customer_id, "customer id")
+        with svc.connect() as conn:
+            presets = load_presets(conn)
+        svc.app.select_windows(cid, selection, presets, now())
+        chosen = svc.app.customer(cid).selection
+    emit(as_json, {"customer_id": cid, "selection": chosen}, f"windows recorded: {chosen}")
+
+
+def locations(
+    customer_id: CustomerId,
+    set_: Annotated[str, typer.Option("--set", help="Location ids, comma separated.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Replace the customer's preferred locations (each must exist)."""
+    with service(as_json) as svc:
+        cid = parse_id(customer_id, "customer id")
+        wanted = [parse_id(part, "location id") for part in _split(set_)]
+        with svc.connect() as conn:
+            known = [row[0] for row in conn.execute("SELECT id FROM locations")]
+        svc.app.prefer_locations(cid, wanted, known, now())
+    emit(as_json, {"customer_id": cid, "location_ids": wanted},
+         f"locations recorded: {', '.join(map(str, wanted))}")
+
+
+def _entry_payload(svc: Service, entry_id: Any) -> dict[str, Any]:
+    entry = svc.app.entry(entry_id)
+    return {"queue_entry_id": entry.id, "customer_id": entry.customer_id,
+            "status": entry.status, "deposit_status": entry.deposit_status,
+            "deposit_expires_at": entry.deposit_expires_at}
+
+
+def _show(payload: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in payload.items())
+
+
+def require_deposit(entry_id: EntryId, as_json: JsonOption = False) -> None:
+    """Ask an entry for its deposit now (operator override; normally the dispatcher does)."""
+    with service(as_json) as svc:
+        eid = parse_id(entry_id, "queue entry id")
+        svc.app.require_deposit(eid, now(), svc.deposit_grace)
+        payload = _entry_payload(svc, eid)
+    emit(as_json, payload, lambda: _show(payload))
+
+
+def deposit_paid(
+    entry_id: EntryId,
+    payment_ref: Annotated[str, typer.Option(help="The payment system's reference.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Record a deposit payment (idempotent per reference); exit 1 if it needs a refund."""
+    with service(as_json) as svc:
+        eid = parse_id(entry_id, "queue entry id")
+        paid = svc.app.record_payment(eid, payment_ref, now())
+        payload = {**_entry_payload(svc, eid), "payment_ref": payment_ref.strip(),
+                   "refund_needed": not paid}
+    if not paid:
+        fail(f"payment {payment_ref.strip()!r} recorded for entry {eid}, which was not waiting "
+             f"for one (entry is {payload['status']}): refund needed", as_json, **payload)
+    emit(as_json, payload, lambda: _show(payload))
+
+
+def _lifecycle_command(name: str, doc: str) -> Any:
+    def command(entry_id: EntryId, as_json: JsonOption = False) -> None:
+        with service(as_json) as svc:
+            eid = parse_id(entry_id, "queue entry id")
+            result = getattr(svc.app, name)(eid, now())
+            payload = _entry_payload(svc, eid)
+            if name == "refund":
+                payload["refunded_payment_refs"] = result
+        emit(as_json, payload, lambda: _show(payload))
+
+    command.__doc__ = doc
+    return command
+
+
+RANK_SQL = """
+SELECT count(*) + 1 FROM queue_entries q, queue_entries me
+WHERE me.id = %(id)s AND q.status = ANY(%(ranked)s)
+  AND (q.created_at, q.id) < (me.created_at, me.id)
+"""
+
+
+def status(entry_id: EntryId, as_json: JsonOption = False) -> None:
+    """Show an entry's status, deposit and rank (null when not ranked)."""
+    with service(as_json) as svc:
+        eid = parse_id(entry_id, "queue entry id")
+        svc.catch_up()
+        payload = _entry_payload(svc, eid)
+        rank = None
+        if payload["status"] in RANKED:
+            with svc.connect() as conn:
+                row = conn.execute(RANK_SQL, {"id": eid, "ranked": list(RANKED)}).fetchone()
+            rank = row[0] if row else None
+        payload["rank"] = rank
+    emit(as_json, payload, lambda: _show(payload))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(join)
+    app.command()(select)
+    app.command()(locations)
+    app.command("require-deposit")(require_deposit)
+    app.command("deposit-paid")(deposit_paid)
+    for name, doc in (("pause", "Pause an entry (queued or active); resume restores it."),
+                      ("resume", "Resume a paused entry to where it was."),
+                      ("cancel", "Cancel an entry that is not final (a paid deposit stays paid)."),
+                      ("refund", "Refund what is owed: extra payments, or a paid deposit once "
+                                 "the entry has left the queue.")):
+        app.command(name)(_lifecycle_command(name, doc))
+    app.command()(status)

@@ -1,0 +1,3 @@
+from slotqueue.scripts.cli import main
+
+main()
