@@ -1,0 +1,1 @@
+"""Processes that decide over time: the supervised projection runner, the dispatcher."""

@@ -7,6 +7,8 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -50,14 +52,18 @@ class Settings(BaseSettings):
     def _postgres_url(cls, value: str | None) -> str | None:
         if value is None or value.strip() == "":
             return None
-        if not value.startswith(("postgresql://", "postgres://")):
-            raise ValueError("must start with postgresql:// or postgres://")
+        try:
+            conninfo_to_dict(value)
+        except psycopg.ProgrammingError:
+            raise ValueError("not a PostgreSQL connection string (postgresql://…)") from None
         return value
 
 
 def _variable_name(loc: tuple[int | str, ...]) -> str:
     field = str(loc[0]) if loc else "?"
-    return "DATABASE_URL" if field == "database_url" else f"SLOTQUEUE_{field.upper()}"
+    if field in ("database_url", "SLOTQUEUE_DATABASE_URL", "DATABASE_URL"):
+        return "DATABASE_URL"
+    return field if field.isupper() else f"SLOTQUEUE_{field.upper()}"
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -66,7 +72,8 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = [
-            f"{_variable_name(err['loc'])}={err.get('input')!r}: {err['msg']}"
+            f"{_variable_name(err['loc'])}={err.get('input')!r}: "
+            + err["msg"].removeprefix("Value error, ")
             for err in exc.errors()
         ]
         raise ConfigError("\n".join(lines)) from None
