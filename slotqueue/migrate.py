@@ -1,0 +1,105 @@
+"""Applies the SQL files of `slotqueue.migrations` in name order, each once, recorded in a table."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
+
+import psycopg
+
+from slotqueue.database import connect
+
+NAME_PATTERN = re.compile(r"^\d{14}_[a-z0-9_]+\.sql$")
+# One fixed key for every slotqueue process on a server: b"slotqueu" read as a big-endian int.
+LOCK_KEY = 8317145157756872053
+
+BOOKKEEPING_SQL = """
+create schema if not exists slotqueue;
+revoke all on schema slotqueue from public;
+create table if not exists slotqueue.schema_migrations (
+  name text primary key,
+  checksum text not null,
+  applied_at timestamptz not null default now()
+);
+"""
+
+
+class MigrationError(Exception):
+    """A migration file is misnamed, was edited after it was applied, or failed to apply."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    sql: bytes
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql).hexdigest()
+
+
+def load_migrations(source: Traversable | Path | None = None) -> list[Migration]:
+    """The migration files of `source` (the installed package by default), in name order."""
+    folder = source if source is not None else files("slotqueue.migrations")
+    found = [entry for entry in folder.iterdir() if entry.name.endswith(".sql")]
+    for entry in found:
+        if not NAME_PATTERN.match(entry.name):
+            raise MigrationError(f"{entry.name}: not named like YYYYMMDDHHMMSS_name.sql")
+    return [Migration(e.name, e.read_bytes()) for e in sorted(found, key=lambda e: e.name)]
+
+
+def apply_migrations(url: str, source: Traversable | Path | None = None) -> list[str]:
+    """Applies the migrations not yet recorded; returns the names applied by this call."""
+    migrations = load_migrations(source)
+    with connect(url, autocommit=True) as conn:
+        # Session-level lock: a second process waits here, then finds nothing left to apply.
+        conn.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
+        conn.execute(BOOKKEEPING_SQL)
+        applied = _applied_checksums(conn)
+        _refuse_edited(migrations, applied)
+        pending = [m for m in migrations if m.name not in applied]
+        for migration in pending:
+            _apply_one(conn, migration)
+        conn.execute("select pg_advisory_unlock(%s)", (LOCK_KEY,))
+    return [m.name for m in pending]
+
+
+def pending_migrations(url: str, source: Traversable | Path | None = None) -> list[str]:
+    """Names of the migrations not yet applied to this database ([] when it is up to date)."""
+    names = [m.name for m in load_migrations(source)]
+    with connect(url, autocommit=True) as conn:
+        if conn.execute("select to_regclass('slotqueue.schema_migrations')").fetchone() == (None,):
+            return names
+        applied = _applied_checksums(conn)
+    return [name for name in names if name not in applied]
+
+
+def _applied_checksums(conn: psycopg.Connection) -> dict[str, str]:
+    rows = conn.execute("select name, checksum from slotqueue.schema_migrations").fetchall()
+    return dict(rows)
+
+
+def _refuse_edited(migrations: list[Migration], applied: dict[str, str]) -> None:
+    for migration in migrations:
+        recorded = applied.get(migration.name)
+        if recorded is not None and recorded != migration.checksum:
+            raise MigrationError(
+                f"{migration.name} was changed after it was applied: recorded checksum "
+                f"{recorded}, file checksum {migration.checksum}; add a new migration instead"
+            )
+
+
+def _apply_one(conn: psycopg.Connection, migration: Migration) -> None:
+    try:
+        with conn.transaction():
+            conn.execute(migration.sql)
+            conn.execute(
+                "insert into slotqueue.schema_migrations (name, checksum) values (%s, %s)",
+                (migration.name, migration.checksum),
+            )
+    except psycopg.Error as exc:
+        raise MigrationError(f"{migration.name} failed: {exc}") from exc
