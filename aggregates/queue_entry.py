@@ -40,6 +40,7 @@ class QueueEntry(Aggregate):
         self.booked_location_id: UUID | None = None
         self.booked_slot_datetime: datetime | None = None
         self.payment_refs: list[str] = []
+        self.deposit_payment_ref: str | None = None
         self.refunds_due: list[str] = []
 
     @property
@@ -95,6 +96,7 @@ class QueueEntry(Aggregate):
         customer_id: UUID,
     ) -> None:
         self.payment_refs.append(payment_ref)
+        self.deposit_payment_ref = payment_ref
         self.status, self.deposit_status, self.deposit_paid_at = status, deposit_status, at
 
     @event("PaymentNeedsRefund")
@@ -155,7 +157,7 @@ class QueueEntry(Aggregate):
         if self.deposit_status == lc.PAID:
             try:
                 _, deposit = self._next("refund")
-                refs.insert(0, self._deposit_ref())
+                refs.insert(0, str(self.deposit_payment_ref))
             except TransitionRefused:
                 if not refs:
                     raise TransitionRefused(
@@ -167,9 +169,6 @@ class QueueEntry(Aggregate):
             at=now, payment_refs=refs, deposit_status=deposit, customer_id=self.customer_id
         )
         return refs
-
-    def _deposit_ref(self) -> str:
-        return next(r for r in self.payment_refs if r not in self.refunds_due)
 
     @event("Refunded")
     def _refunded(
