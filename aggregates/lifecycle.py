@@ -69,7 +69,7 @@ def _destination(
     rules: Machine, source: str, trigger: str, facts: Mapping[str, bool]
 ) -> str | None:
     for transition in rules.get_transitions(trigger=trigger, source=source):
-        if all(facts.get(c.func, False) == c.target for c in transition.conditions):
+        if all(facts.get(str(c.func), False) == c.target for c in transition.conditions):
             return source if transition.dest is None else str(transition.dest)
     return None
 

@@ -49,7 +49,7 @@ class SupervisedProjection:
         while not self._stopping.is_set():
             try:
                 self._run_once()
-            except Exception as exc:  # noqa: BLE001 - any failure: rebuild from the position
+            except Exception as exc:  # any failure: rebuild from the position
                 self.restarts += 1
                 log.warning("projection queue_tables stopped (%s); restarting", exc)
                 self._stopping.wait(self.retry_seconds)

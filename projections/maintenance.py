@@ -71,13 +71,14 @@ def rebuild(app: Application[Any], view: QueueTablesView, progress: Progress | N
         )
         _delete_rows(curs, "public")
         last = 0
-        for last, changes, count in _batches(app, 0):
+        for position, changes, count in _batches(app, 0):
             writes.execute(curs, changes)
+            last = position
             replayed += count
             if progress:
                 progress(count)
         if last:
-            view._insert_tracking(curs, Tracking(app.name, last))  # noqa: SLF001
+            view._insert_tracking(curs, Tracking(app.name, last))
     return replayed
 
 
@@ -94,7 +95,7 @@ def verify(app: Application[Any], view: QueueTablesView, limit: int = 20) -> lis
     with view.datastore.get_connection() as conn, conn.transaction(force_rollback=True):
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         curs = conn.cursor()
-        position = view._max_tracking_id(app.name, curs) or 0  # noqa: SLF001
+        position = view._max_tracking_id(app.name, curs) or 0
         for table in TABLES:
             curs.execute(sql.SQL("CREATE TEMP TABLE {0} (LIKE public.{0} INCLUDING ALL)")
                          .format(sql.Identifier(table)))

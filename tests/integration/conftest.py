@@ -12,6 +12,7 @@ import pytest
 from slotqueue.bootstrap import Service, build
 from slotqueue.settings import Settings
 
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url)

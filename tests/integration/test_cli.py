@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from dbsupport import event_count, snapshot
 
 COMMANDS = ["migrate", "join", "select", "locations", "require-deposit", "deposit-paid", "pause",
@@ -53,7 +54,8 @@ def test_the_queue_lifecycle_through_the_command_line(database_url, db):
     assert (paid["status"], paid["deposit_status"]) == ("active", "paid")
     stray = run(database_url, "deposit-paid", entry, "--payment-ref", "pay_2", "--json")
     assert stray.returncode == 1
-    assert "pay_2" in stray.stderr and "refund needed" in stray.stderr
+    assert "pay_2" in stray.stderr
+    assert "refund needed" in stray.stderr
     assert json.loads(stray.stdout)["refund_needed"] is True
     assert ok_json(database_url, "pause", entry)["status"] == "paused"
     assert ok_json(database_url, "status", entry)["rank"] is None
@@ -114,7 +116,8 @@ def test_verify_exits_1_with_a_readable_diff_when_a_table_was_changed(database_u
     db.execute("UPDATE queue_entries SET status = 'active' WHERE id = %s", (entry,))
     done = run(database_url, "projections", "verify")
     assert done.returncode == 1
-    assert "queue_entries" in done.stderr and "'active'" in done.stderr
+    assert "queue_entries" in done.stderr
+    assert "'active'" in done.stderr
     rebuilt = ok_json(database_url, "projections", "rebuild")
     assert rebuilt["rebuilt"]["queue_tables"] > 0
     assert ok_json(database_url, "projections", "status")["projections"][0]["lag"] == 0

@@ -6,13 +6,14 @@ import threading
 from datetime import timedelta
 
 import pytest
-from dbsupport import NOW, event_count, snapshot
 
 from slotqueue import audit
 from slotqueue.aggregates.errors import DomainError, InvalidInput, NotFound, TransitionRefused
 from slotqueue.aggregates.matcher import Selection
 from slotqueue.bootstrap import build
 from slotqueue.reference_data import load_presets
+
+from dbsupport import NOW, event_count, snapshot
 
 GRACE = timedelta(minutes=120)
 
@@ -32,7 +33,8 @@ def test_a_customer_with_an_open_entry_gets_that_entry_back(service):
     assert service.app.customer(first.customer_id).email == "new@example.com"
     service.app.cancel(first.queue_entry_id, NOW)
     third = service.app.join("+1 808 555 0101", None, NOW)
-    assert third.new_entry and third.queue_entry_id != first.queue_entry_id
+    assert third.new_entry
+    assert third.queue_entry_id != first.queue_entry_id
 
 
 def test_concurrent_joins_for_one_phone_make_one_customer_and_one_entry(settings, service, db):

@@ -9,7 +9,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from slotqueue.aggregates.matcher import Selection
-from slotqueue.bootstrap import store_env
+from slotqueue.bootstrap import build, store_env
 from slotqueue.processes.projection_runner import SupervisedProjection
 from slotqueue.projections import maintenance, writes
 from slotqueue.projections.queue_projection import event_writes
@@ -111,8 +111,6 @@ def test_verify_catches_a_row_changed_behind_its_back(service, add_location, db)
 
 
 def test_concurrent_catch_ups_apply_each_event_exactly_once(service, add_location, db, settings):
-    from slotqueue.bootstrap import build
-
     _populate(service, add_location, db, customers=12)
     others = [build(settings, service.url) for _ in range(4)]
     threads = [threading.Thread(target=o.catch_up) for o in others]
