@@ -76,7 +76,7 @@ class QueueEntry(Aggregate):
         if not ref or len(ref) > MAX_PAYMENT_REF:
             raise InvalidInput(f"invalid payment reference {payment_ref!r}")
         if ref in self.payment_refs:
-            return ref not in self.refunds_due
+            return ref == self.deposit_payment_ref
         if self.status == lc.DEPOSIT_REQUIRED and self.deposit_status == lc.REQUIRED:
             status, deposit = self._next("pay_deposit")
             self._deposit_paid(

@@ -9,6 +9,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from slotqueue.aggregates.errors import InvalidInput
 from slotqueue.aggregates.matcher import (
     Presets,

@@ -339,12 +339,6 @@ def test_the_deposit_payment_repeated_after_its_refund_is_still_a_no_op() -> Non
     assert entry.collect_events() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="record_payment answers a repeated ref with `ref not in refunds_due`; once a stray "
-    "payment has been refunded it leaves refunds_due, so the repeat answers True (deposit "
-    "paid) although the first answer was False and no deposit was paid",
-)
 def test_a_stray_payment_repeated_after_its_refund_still_answers_false() -> None:
     entry = entry_in("queued")
     assert entry.record_payment("pay-stray", LATER) is False
