@@ -31,6 +31,7 @@ class Customer(Aggregate):
         self.open_entry_id: UUID | None = None
         self.selection: dict[str, Any] | None = None
         self.location_ids: list[UUID] = []
+        self.last_nudged_day: str | None = None
 
     def next_entry_id(self) -> UUID:
         return stable_id("queue-entry", self.id, self.entries_opened + 1)
@@ -82,3 +83,14 @@ class Customer(Aggregate):
     @event("LocationsPreferred")
     def _locations_preferred(self, location_ids: list[UUID], at: datetime) -> None:
         self.location_ids = list(location_ids)
+
+    def note_opportunity_passed(self, day: str, slot_id: UUID, now: datetime) -> bool:
+        """At most one `opportunity_passed` nudge per customer per local day."""
+        if self.last_nudged_day == day:
+            return False
+        self._opportunity_passed(day=day, slot_id=slot_id, at=now)
+        return True
+
+    @event("OpportunityPassed")
+    def _opportunity_passed(self, day: str, slot_id: UUID, at: datetime) -> None:
+        self.last_nudged_day = day

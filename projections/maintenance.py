@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import Tracking
 from psycopg import Cursor, sql
 
 from slotqueue.projections import writes
@@ -31,28 +31,23 @@ def _batches(
 
 
 def catch_up(app: Application[Any], view: QueueTablesView) -> int:
-    """Applies every event past the view's position, a batch per transaction.
-
-    Safe beside a running projection: whoever records a position first wins, the other's
-    transaction fails on the tracking row, rolls back, and carries on from the new position.
-    """
+    """Applies every event past the view's position, a batch per transaction; returns how
+    many events it applied. Safe beside a running projection (see QueueTablesView.apply)."""
     applied = 0
-    while True:
-        position = view.max_tracking_id(app.name) or 0
-        try:
-            for last, changes, count in _batches(app, position):
-                view.apply(Tracking(app.name, last), changes)
-                applied += count
-            return applied
-        except IntegrityError:
-            if (view.max_tracking_id(app.name) or 0) <= position:
-                raise  # not a lost race: a write itself failed
+    for last, changes, count in _batches(app, view.max_tracking_id(app.name) or 0):
+        if view.apply(Tracking(app.name, last), changes):
+            applied += count
+    return applied
 
 
-def _delete_rows(curs: Cursor[Any], schema: str) -> None:
+def _live(table: str) -> sql.Composed:
+    return sql.SQL("{}.{}").format(sql.Identifier(writes.live_schema(table)),
+                                   sql.Identifier(table))
+
+
+def _delete_rows(curs: Cursor[Any]) -> None:
     for table in reversed(TABLES):
-        curs.execute(sql.SQL("DELETE FROM {}.{}").format(sql.Identifier(schema),
-                                                          sql.Identifier(table)))
+        curs.execute(sql.SQL("DELETE FROM {}").format(_live(table)))
 
 
 def rebuild(app: Application[Any], view: QueueTablesView, progress: Progress | None = None) -> int:
@@ -69,7 +64,7 @@ def rebuild(app: Application[Any], view: QueueTablesView, progress: Progress | N
             ),
             (app.name,),
         )
-        _delete_rows(curs, "public")
+        _delete_rows(curs)
         last = 0
         for position, changes, count in _batches(app, 0):
             writes.execute(curs, changes)
@@ -97,8 +92,8 @@ def verify(app: Application[Any], view: QueueTablesView, limit: int = 20) -> lis
         curs = conn.cursor()
         position = view._max_tracking_id(app.name, curs) or 0
         for table in TABLES:
-            curs.execute(sql.SQL("CREATE TEMP TABLE {0} (LIKE public.{0} INCLUDING ALL)")
-                         .format(sql.Identifier(table)))
+            curs.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING ALL)")
+                         .format(sql.Identifier(table), _live(table)))
         for _, changes, _ in _batches(app, 0, stop=position):
             writes.execute(curs, changes, schema="pg_temp")
         return [d for table in TABLES for d in _compare(curs, table, limit)]
@@ -106,13 +101,11 @@ def verify(app: Application[Any], view: QueueTablesView, limit: int = 20) -> lis
 
 def _compare(curs: Cursor[Any], table: str, limit: int) -> list[Difference]:
     found = []
-    for side, first, second in (("live only", "public", "pg_temp"),
-                                ("replay only", "pg_temp", "public")):
-        curs.execute(
-            sql.SQL("SELECT * FROM {0}.{2} EXCEPT ALL SELECT * FROM {1}.{2} LIMIT %s").format(
-                sql.Identifier(first), sql.Identifier(second), sql.Identifier(table)),
-            (limit,),
-        )
+    scratch = sql.SQL("pg_temp.{}").format(sql.Identifier(table))
+    for side, first, second in (("live only", _live(table), scratch),
+                                ("replay only", scratch, _live(table))):
+        curs.execute(sql.SQL("SELECT * FROM {} EXCEPT ALL SELECT * FROM {} LIMIT %s").format(
+            first, second), (limit,))
         found += [Difference(table, side, dict(row)) for row in curs.fetchall()]
     return found
 

@@ -23,21 +23,29 @@ def _local(at: datetime, fmt: str) -> str:
 
 
 def message(
-    e: Any, message_type: str, dedupe_key: str, text: str, **meta: Any
+    customer_id: Any, at: datetime, message_type: str, dedupe_key: str, text: str, **meta: Any
 ) -> list[Write]:
+    """One message_log row, recorded once per dedupe key and never overwritten."""
     row = {
         "id": stable_id("message", dedupe_key),
-        "customer_id": e.customer_id,
+        "customer_id": customer_id,
         "message_type": message_type,
-        "sent_at": e.at,
+        "sent_at": at,
         "dedupe_key": dedupe_key,
-        "meta_json": {"queue_entry_id": str(e.originator_id), "text": text, **meta},
+        "meta_json": {"text": text, **meta},
     }
     return [InsertOnce("message_log", ("dedupe_key",), row)]
 
 
+def _entry_message(e: Any, message_type: str, dedupe_key: str, text: str, **meta: Any
+                   ) -> list[Write]:
+    return message(e.customer_id, e.at, message_type, dedupe_key, text,
+                   queue_entry_id=str(e.originator_id), **meta)
+
+
 def _status(e: Any, what: str, text: str, **meta: Any) -> list[Write]:
-    return message(e, "status", f"status:{e.originator_id}:{what}", text, what=what, **meta)
+    return _entry_message(e, "status", f"status:{e.originator_id}:{what}", text, what=what,
+                          **meta)
 
 
 def _deposit_needed(e: Any) -> list[Write]:
@@ -46,7 +54,7 @@ def _deposit_needed(e: Any) -> list[Write]:
         f"{_local(e.expires_at, '%a %b %d, %I:%M %p')} HST to hold your place and switch on "
         f"managed booking: {PAYMENT_LINK}"
     )
-    return message(e, "deposit_needed", f"deposit_needed:{e.originator_id}", text,
+    return _entry_message(e, "deposit_needed", f"deposit_needed:{e.originator_id}", text,
                    expires_at=e.expires_at.isoformat())
 
 
@@ -55,7 +63,7 @@ def _deposit_received(e: Any) -> list[Write]:
         "Deposit received, thank you. Your place is held and we will book the first opening "
         "inside the times you chose."
     )
-    return message(e, "deposit_received", f"deposit_received:{e.originator_id}", text,
+    return _entry_message(e, "deposit_received", f"deposit_received:{e.originator_id}", text,
                    payment_ref=e.payment_ref)
 
 
@@ -65,7 +73,7 @@ def _booked(e: Any) -> list[Write]:
         f"Booked: {where}, {_local(e.slot_datetime, '%A %B %d at %I:%M %p')} HST. Bring your ID "
         "and documents and arrive 10 minutes early. Reply to this message to change plans."
     )
-    return message(e, "booked", f"booked:{e.originator_id}", text,
+    return _entry_message(e, "booked", f"booked:{e.originator_id}", text,
                    location_id=str(e.location_id), slot_datetime=e.slot_datetime.isoformat())
 
 

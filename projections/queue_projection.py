@@ -1,7 +1,9 @@
 """The `queue_tables` projection: every event → its rows in the compatibility tables.
 
 The rows and the tracking position are written in one transaction, tracking first, so a
-second delivery of the same position waits, then fails and changes nothing.
+second delivery of the same position waits for the first, then finds it recorded and changes
+nothing. Every write sets absolute values, in event order, so a batch that overlaps one
+already applied ends in the same state.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from collections.abc import Sequence
 from functools import singledispatchmethod
 from typing import Any
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 
 from slotqueue.projections import writes
+from slotqueue.projections.dispatch_tables import dispatch_writes
 from slotqueue.projections.messages import message_writes
 from slotqueue.projections.queue_tables import table_writes
 
@@ -25,25 +28,36 @@ TABLES = (
     "user_target_window_selections",
     "user_location_preferences",
     "message_log",
+    "booking_attempts",
+    "booking_locks",
+    "queue_watermarks",
+    "opened_slots",
 )
 
 
 def event_writes(event: Any) -> list[writes.Write]:
-    return table_writes(event) + message_writes(event)
+    return table_writes(event) + message_writes(event) + dispatch_writes(event)
 
 
 class QueueTablesView(PostgresTrackingRecorder):
-    """The compatibility tables in `public`, tracked in `slotqueue.queue_tables_tracking`."""
+    """The compatibility tables in `public` and `slotqueue.opened_slots`, tracked in
+    `slotqueue.queue_tables_tracking`."""
 
-    def apply(self, tracking: Tracking, changes: Sequence[writes.Write]) -> None:
+    def apply(self, tracking: Tracking, changes: Sequence[writes.Write]) -> bool:
+        """Writes the rows of events up to `tracking`; False (and nothing written) when
+        another writer has already recorded that position."""
         with self.datastore.transaction(commit=True) as curs:
-            self._insert_tracking(curs, tracking)
+            try:
+                self._insert_tracking(curs, tracking)  # locks the position row first
+            except IntegrityError:
+                return False  # the upsert matched no row: the position is already past
             writes.execute(curs, changes)
+        return True
 
 
 class QueueTablesProjection(Projection[QueueTablesView]):
-    """Customer and QueueEntry events in; customers, queue_entries, selections, location
-    preferences and message_log out."""
+    """Every event in; customers, queue_entries, selections, location preferences,
+    message_log, booking_attempts, booking_locks, queue_watermarks and opened_slots out."""
 
     name = "queue_tables"
 

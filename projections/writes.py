@@ -46,6 +46,13 @@ class ReplaceSet:
 
 Write = Upsert | InsertOnce | Update | ReplaceSet
 
+# Tables outside `public`: the dispatcher's private read model.
+PRIVATE_TABLES = {"opened_slots": "slotqueue"}
+
+
+def live_schema(table: str) -> str:
+    return PRIVATE_TABLES.get(table, "public")
+
 
 def _adapt(value: Any) -> Any:
     return Jsonb(value) if isinstance(value, dict) else value
@@ -65,8 +72,9 @@ def _pairs(columns: Iterable[str], joiner: str) -> sql.Composed:
     )
 
 
-def statements(write: Write, schema: str) -> list[tuple[sql.Composable, list[Any]]]:
-    """The SQL and parameters that carry out one write in `schema`."""
+def statements(write: Write, schema: str | None) -> list[tuple[sql.Composable, list[Any]]]:
+    """The SQL and parameters that carry out one write in `schema` (None: the live tables)."""
+    schema = schema or live_schema(write.table)
     target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(write.table))
     if isinstance(write, Upsert | InsertOnce):
         values = [_adapt(v) for v in write.row.values()]
@@ -93,7 +101,7 @@ def statements(write: Write, schema: str) -> list[tuple[sql.Composable, list[Any
     return out
 
 
-def execute(curs: Cursor[Any], writes: Iterable[Write], schema: str = "public") -> None:
+def execute(curs: Cursor[Any], writes: Iterable[Write], schema: str | None = None) -> None:
     for write in writes:
         for query, params in statements(write, schema):
             curs.execute(query, params)

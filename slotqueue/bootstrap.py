@@ -13,13 +13,16 @@ import psycopg
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
+from slotqueue.aggregates.watermark import Watermark
 from slotqueue.application import SlotQueue
 from slotqueue.database import eventsourcing_env, resolve_url
 from slotqueue.migrate import apply_migrations, pending_migrations
+from slotqueue.projections.maintenance import catch_up
 from slotqueue.projections.queue_projection import QueueTablesProjection, QueueTablesView
 from slotqueue.settings import Settings
 
 EVENT_SCHEMA = "slotqueue"
+SLOT_OPENED = "slot_opened"
 CREATE_LOCK_KEY = 0x51_07_9E_0E  # serialises the library's CREATE TABLE between processes
 
 
@@ -68,8 +71,6 @@ class Service:
 
     def catch_up(self) -> int:
         """Brings the projections up to the head of the event store; returns events applied."""
-        from slotqueue.projections.maintenance import catch_up  # noqa: PLC0415
-
         return catch_up(self.app, self.view)
 
     def close(self) -> None:
@@ -89,6 +90,20 @@ def build(settings: Settings, url: str | None = None, *, pool_size: int = 2) -> 
     return Service(settings=settings, url=url, app=SlotQueue(env=env), view=make_view(env))
 
 
+def _start_watermark(app: SlotQueue, conn: psycopg.Connection[Any]) -> None:
+    """Records the seeded `slot_opened` watermark as the Watermark aggregate's first event, so
+    that queue_watermarks, like every projected table, can be rebuilt from events alone."""
+    key = SLOT_OPENED
+    if app.recorder.select_events(Watermark.create_id(key), limit=1):
+        return
+    row = conn.execute(
+        "SELECT last_processed_at FROM queue_watermarks WHERE key = %s", (key,)
+    ).fetchone()
+    now = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+    position = row[0] if row else now - timedelta(minutes=10)
+    app.save(Watermark(key=key, position=position, at=now))
+
+
 def migrate_database(url: str) -> list[str]:
     """Applies pending SQL migrations, then lets the event-store library create its tables."""
     applied = apply_migrations(url)
@@ -96,8 +111,13 @@ def migrate_database(url: str) -> list[str]:
         conn.execute("SELECT pg_advisory_lock(%s)", (CREATE_LOCK_KEY,))
         try:
             env = store_env(url, create_tables=True, pool_size=1)
-            SlotQueue(env=env).close()
-            make_view(env).datastore.close()
+            app, view = SlotQueue(env=env), make_view(env)
+            try:
+                _start_watermark(app, conn)
+                catch_up(app, view)
+            finally:
+                app.close()
+                view.datastore.close()
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (CREATE_LOCK_KEY,))
     return applied

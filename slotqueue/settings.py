@@ -32,8 +32,10 @@ class Settings(BaseSettings):
     opportunity_rank_threshold: int = Field(default=20, ge=1)
     deposit_grace_minutes: float = Field(default=120.0, gt=0)
     lock_ttl_seconds: int = Field(default=120, ge=1)
-    dispatch_lookback_minutes: float = Field(default=3.0, gt=0)
+    dispatch_lookback_minutes: int = Field(default=3, ge=1)
     dispatch_interval_seconds: float = Field(default=2.0, gt=0)
+    slot_safety_margin_minutes: float = Field(default=10.0, ge=0)
+    run_timeout_seconds: float = Field(default=60.0, gt=0)
     timezone: str = "Pacific/Honolulu"
     booker: Literal["stub", "off", "sim"] = "stub"
     log_format: Literal["auto", "json", "console"] = "auto"

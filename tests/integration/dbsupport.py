@@ -7,17 +7,19 @@ from typing import Any
 
 import psycopg
 
+from slotqueue.projections.queue_projection import TABLES
+from slotqueue.projections.writes import live_schema
+
 NOW = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)  # Monday 08:00 in Honolulu
-TABLES = (
-    "customers", "queue_entries", "user_target_window_selections",
-    "user_location_preferences", "message_log",
-)
 
 
 
 def snapshot(conn: psycopg.Connection[Any]) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every projected table, in a stable order."""
-    return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in TABLES}
+    return {
+        t: sorted(conn.execute(f"SELECT * FROM {live_schema(t)}.{t}").fetchall(), key=repr)
+        for t in TABLES
+    }
 
 
 def event_count(conn: psycopg.Connection[Any]) -> int:

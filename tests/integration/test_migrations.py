@@ -433,7 +433,7 @@ def test_the_slot_opened_watermark_starts_ten_minutes_before_the_migration(
     rows = conn.execute(
         "select w.key, m.applied_at - w.last_processed_at"
         " from queue_watermarks as w, slotqueue.schema_migrations as m where m.name = %s",
-        (NAMES[-1],),
+        (next(name for name in NAMES if name.endswith("_seed.sql")),),
     ).fetchall()
     assert rows == [("slot_opened", timedelta(minutes=10))]
 

@@ -1,0 +1,141 @@
+"""The OpenedSlot aggregate: one opened slot and the journal of what became of it.
+
+Its id comes from the slot key and the row's `first_seen`, so re-reading a row can never open
+it twice. The journal records what a later replay could not reconstruct: the run, the preset
+rules in force, the winner and its place in the queue, and every booking attempt, whose intent
+is recorded before the booking adapter is called.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from slotqueue.aggregates.errors import TransitionRefused
+from slotqueue.aggregates.ids import stable_id
+
+WEEKEND = "weekend"
+NO_ELIGIBLE = "no_eligible_customer"
+VANISHED = "vanished"
+ATTEMPTING = "attempting"
+BOOKED = "booked"
+ATTEMPT_FAILED = "attempt_failed"
+SKIPPED = "skipped"
+RESULT_OUTCOMES = {"success": BOOKED, "fail": ATTEMPT_FAILED, "skipped": SKIPPED}
+INTERRUPTED = "attempt_interrupted"
+
+
+class OpenedSlot(Aggregate):
+    """A `SlotOpened` event, then Claimed → Decided → AttemptStarted → AttemptFinished."""
+
+    @staticmethod
+    def create_id(slot_key: str, first_seen: datetime) -> UUID:
+        return stable_id("opened-slot", slot_key, first_seen.isoformat())
+
+    @event("SlotOpened")
+    def __init__(
+        self, slot_key: str, first_seen: datetime, location_id: UUID, slot_date: str,
+        slot_time: str, slot_datetime: datetime, at: datetime, run_id: UUID,
+    ) -> None:
+        self.slot_key, self.first_seen, self.location_id = slot_key, first_seen, location_id
+        self.slot_date, self.slot_time, self.slot_datetime = slot_date, slot_time, slot_datetime
+        self.opened_at = at
+        self.claimed_by: UUID | None = None
+        self.claimed_until: datetime | None = None
+        self.outcome: str | None = None
+        self.attempt: dict[str, Any] | None = None
+        self.winner: dict[str, Any] | None = None
+        self.decided_at: datetime | None = None
+
+    @property
+    def decided(self) -> bool:
+        return self.outcome not in (None, ATTEMPTING)
+
+    def claim(self, run_id: UUID, now: datetime, ttl: timedelta) -> None:
+        """Takes the slot's lock until now + ttl (database time) unless another run holds it."""
+        if self.outcome is not None:
+            raise TransitionRefused(f"slot {self.slot_key} is already {self.outcome}")
+        if self.claimed_until is not None and now <= self.claimed_until:
+            raise TransitionRefused(f"slot {self.slot_key} is locked by run {self.claimed_by}")
+        self._claimed(run_id=run_id, at=now, until=now + ttl, slot_key=self.slot_key)
+
+    @event("Claimed")
+    def _claimed(self, run_id: UUID, at: datetime, until: datetime, slot_key: str) -> None:
+        self.claimed_by, self.claimed_until = run_id, until
+
+    def _ensure_holder(self, run_id: UUID) -> None:
+        if self.claimed_by != run_id or self.outcome is not None:
+            raise TransitionRefused(f"run {run_id} does not hold slot {self.slot_key}")
+
+    def decide(
+        self, run_id: UUID, now: datetime, outcome: str, presets: dict[str, Any],
+        winner: dict[str, Any] | None = None, passed_over: list[UUID] | None = None,
+    ) -> None:
+        """Records the decision; with a winner the outcome stays open until the attempt ends."""
+        self._ensure_holder(run_id)
+        self._decided(
+            run_id=run_id, at=now, outcome=ATTEMPTING if winner else outcome,
+            presets=presets, winner=winner, passed_over=list(passed_over or []),
+            slot_key=self.slot_key,
+        )
+
+    @event("Decided")
+    def _decided(
+        self, run_id: UUID, at: datetime, outcome: str, presets: dict[str, Any],
+        winner: dict[str, Any] | None, passed_over: list[UUID], slot_key: str,
+    ) -> None:
+        self.outcome, self.decided_at, self.winner = outcome, at, winner
+
+    def start_attempt(self, run_id: UUID, now: datetime, booker: str) -> UUID:
+        """Records the intent to book before the adapter is called; returns the attempt id."""
+        if self.outcome != ATTEMPTING or self.attempt is not None or self.claimed_by != run_id:
+            raise TransitionRefused(f"slot {self.slot_key} has no attempt to start")
+        attempt_id = stable_id("attempt", self.id)
+        self._attempt_started(attempt_id=attempt_id, run_id=run_id, at=now, booker=booker)
+        return attempt_id
+
+    @event("AttemptStarted")
+    def _attempt_started(self, attempt_id: UUID, run_id: UUID, at: datetime, booker: str) -> None:
+        self.attempt = {"attempt_id": attempt_id, "run_id": run_id, "started_at": at}
+
+    def finish_attempt(
+        self, run_id: UUID, now: datetime, result: str, error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        if self.outcome != ATTEMPTING or self.attempt is None or self.winner is None:
+            raise TransitionRefused(f"slot {self.slot_key} has no attempt under way")
+        self._attempt_finished(
+            run_id=run_id, at=now, result=result, outcome=RESULT_OUTCOMES[result],
+            error_code=error_code, error_message=error_message,
+            attempt_id=self.attempt["attempt_id"], attempt_run_id=self.attempt["run_id"],
+            started_at=self.attempt["started_at"], customer_id=self.winner["customer_id"],
+            entry_id=self.winner["entry_id"], location_id=self.location_id,
+            slot_key=self.slot_key, slot_date=self.slot_date, slot_time=self.slot_time,
+            slot_datetime=self.slot_datetime,
+        )
+
+    @event("AttemptFinished")
+    def _attempt_finished(
+        self, run_id: UUID, at: datetime, result: str, outcome: str, error_code: str | None,
+        error_message: str | None, attempt_id: UUID, attempt_run_id: UUID,
+        started_at: datetime, customer_id: UUID, entry_id: UUID, location_id: UUID,
+        slot_key: str, slot_date: str, slot_time: str, slot_datetime: datetime,
+    ) -> None:
+        self.outcome = outcome
+
+    def is_stalled(self, now: datetime) -> bool:
+        """A run claimed or attempted this slot and its lock ran out before an outcome."""
+        expired = self.claimed_until is not None and now > self.claimed_until
+        return not self.decided and expired
+
+    def interrupt(self, run_id: UUID, now: datetime) -> None:
+        """Ends an attempt whose run died: it is never repeated blindly (the DMV may have
+        booked it), so it ends as a failure that an operator should check."""
+        self.finish_attempt(
+            run_id, now, "fail", INTERRUPTED,
+            "the run attempting this booking stopped before recording its result; "
+            "check with the DMV before booking this customer again",
+        )

@@ -1,0 +1,76 @@
+"""Booking adapters (spec §4.7), chosen by SLOTQUEUE_BOOKER: stub, off, sim."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+
+@dataclass(frozen=True)
+class BookingResult:
+    result: str  # success | fail | skipped
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class Booker(Protocol):
+    name: str
+
+    def book_slot(
+        self, customer_id: UUID, location_id: UUID, slot_datetime_utc: datetime
+    ) -> BookingResult: ...
+
+
+class StubBooker:
+    """The owner's MVP default: no DMV integration yet, so every attempt fails, visibly."""
+
+    name = "stub"
+
+    def book_slot(self, customer_id: UUID, location_id: UUID, slot_datetime_utc: datetime
+                  ) -> BookingResult:
+        return BookingResult("fail", "stub_booker",
+                             "no DMV booking integration yet (SLOTQUEUE_BOOKER=stub)")
+
+
+class OffBooker:
+    """Shadow mode: every decision is made and journaled, nothing is booked."""
+
+    name = "off"
+
+    def book_slot(self, customer_id: UUID, location_id: UUID, slot_datetime_utc: datetime
+                  ) -> BookingResult:
+        return BookingResult("skipped", "booking_off", "shadow mode (SLOTQUEUE_BOOKER=off)")
+
+
+class SimBooker:
+    """For demos and tests: succeeds while the slot's row in slot_states is still fresh."""
+
+    name = "sim"
+
+    def __init__(self, url: str, timezone: str, lookback_minutes: int) -> None:
+        self.url, self.zone, self.lookback = url, ZoneInfo(timezone), lookback_minutes
+
+    def book_slot(self, customer_id: UUID, location_id: UUID, slot_datetime_utc: datetime
+                  ) -> BookingResult:
+        local = slot_datetime_utc.astimezone(self.zone)
+        with psycopg.connect(self.url) as conn:
+            row = conn.execute(
+                "SELECT max(last_seen) > now() - make_interval(mins => %s) FROM slot_states "
+                "WHERE location_id = %s AND date = %s AND time::time = %s",
+                (self.lookback, location_id, local.date(), local.time()),
+            ).fetchone()
+        if row and row[0]:
+            return BookingResult("success")
+        return BookingResult("fail", "slot_gone",
+                             f"slot {local:%Y-%m-%d %H:%M} is no longer listed by the DMV")
+
+
+def make_booker(name: str, url: str, timezone: str, lookback_minutes: int) -> Booker:
+    if name == "sim":
+        return SimBooker(url, timezone, lookback_minutes)
+    return OffBooker() if name == "off" else StubBooker()

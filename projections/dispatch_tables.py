@@ -1,0 +1,91 @@
+"""OpenedSlot, Watermark and nudge events → booking_locks, booking_attempts, queue_watermarks,
+slotqueue.opened_slots and the `opportunity_passed` rows of message_log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, time
+from typing import Any
+
+from slotqueue.aggregates.customer import Customer
+from slotqueue.aggregates.opened_slot import ATTEMPTING, OpenedSlot
+from slotqueue.aggregates.watermark import Watermark
+from slotqueue.projections.messages import message
+from slotqueue.projections.writes import Update, Upsert, Write
+
+OPPORTUNITY_TEXT = (
+    "An opening came up at one of your DMV locations, but it fell outside the days and times "
+    "you chose, so we did not book it: we never book outside your approved availability. "
+    "Widen your availability in the app to catch more openings."
+)
+
+
+def _slot_update(e: Any, **values: Any) -> Write:
+    return Update("opened_slots", {"id": e.originator_id}, values)
+
+
+def _release(e: Any) -> Write:
+    return Update("booking_locks", {"lock_key": e.slot_key}, {"locked_until": e.at})
+
+
+def _opened(e: Any) -> list[Write]:
+    row = {
+        "id": e.originator_id, "slot_key": e.slot_key, "location_id": e.location_id,
+        "slot_date": date.fromisoformat(e.slot_date), "slot_time": time.fromisoformat(e.slot_time),
+        "slot_datetime_utc": e.slot_datetime, "first_seen": e.first_seen, "opened_at": e.at,
+        "opened_by_run_id": e.run_id, "claimed_by_run_id": None, "claimed_until": None,
+        "outcome": None, "decided_at": None, "winner_entry_id": None, "winner_rank": None,
+    }
+    return [Upsert("opened_slots", ("id",), row)]
+
+
+def _claimed(e: Any) -> list[Write]:
+    lock = {"lock_key": e.slot_key, "locked_until": e.until, "owner_run_id": e.run_id}
+    return [_slot_update(e, claimed_by_run_id=e.run_id, claimed_until=e.until),
+            Upsert("booking_locks", ("lock_key",), lock)]
+
+
+def _decided(e: Any) -> list[Write]:
+    winner = e.winner or {}
+    out = [_slot_update(e, outcome=e.outcome, decided_at=e.at,
+                        winner_entry_id=winner.get("entry_id"), winner_rank=winner.get("rank"))]
+    return out if e.outcome == ATTEMPTING else [*out, _release(e)]
+
+
+def _finished(e: Any) -> list[Write]:
+    row = {
+        "id": e.attempt_id, "customer_id": e.customer_id, "location_id": e.location_id,
+        "slot_date": date.fromisoformat(e.slot_date), "slot_time": time.fromisoformat(e.slot_time),
+        "slot_datetime_utc": e.slot_datetime, "attempt_at": e.started_at, "result": e.result,
+        "error_code": e.error_code, "error_message": e.error_message,
+        "dispatcher_run_id": e.attempt_run_id,
+    }
+    return [Upsert("booking_attempts", ("id",), row), _slot_update(e, outcome=e.outcome),
+            _release(e)]
+
+
+def _watermark(e: Any) -> list[Write]:
+    row = {"key": e.key, "last_processed_at": e.position}
+    return [Upsert("queue_watermarks", ("key",), row)]
+
+
+def _nudged(e: Any) -> list[Write]:
+    key = f"opportunity_passed:{e.originator_id}:{e.day}"
+    return message(e.originator_id, e.at, "opportunity_passed", key, OPPORTUNITY_TEXT,
+                   slot_id=str(e.slot_id))
+
+
+HANDLERS: dict[type, Callable[[Any], list[Write]]] = {
+    OpenedSlot.SlotOpened: _opened,
+    OpenedSlot.Claimed: _claimed,
+    OpenedSlot.Decided: _decided,
+    OpenedSlot.AttemptFinished: _finished,
+    Watermark.Started: _watermark,
+    Watermark.Advanced: _watermark,
+    Customer.OpportunityPassed: _nudged,
+}
+
+
+def dispatch_writes(event: Any) -> list[Write]:
+    handler = HANDLERS.get(type(event))
+    return handler(event) if handler else []

@@ -1,0 +1,118 @@
+"""`slotqueue dispatch --once`, `slotqueue run` and `slotqueue demo`."""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import psycopg
+import typer
+from psycopg import sql
+
+from slotqueue import logs
+from slotqueue.bootstrap import build, migrate_database
+from slotqueue.database import embedded_url, resolve_url, with_dbname
+from slotqueue.processes.booking import make_booker
+from slotqueue.processes.demo import SimulatedMonitor, seed
+from slotqueue.processes.dispatcher import Summary, dispatch_once
+from slotqueue.processes.service import run_service
+from slotqueue.scripts.common import JsonOption, emit, errors, service
+from slotqueue.settings import load_settings
+
+SUMMARY_KEYS = ("dispatcher_run_id", "old_watermark", "new_watermark", "opened_slots_count",
+                "deposit_required_set_count", "deposits_lapsed_count", "booking_attempt_count",
+                "booking_success_count", "opportunity_passed_sent_count")
+
+
+def dispatch(
+    once: Annotated[bool, typer.Option("--once", help="Run one dispatcher tick and exit.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Run one dispatcher tick (for cron); `slotqueue run` runs them continuously."""
+    if not once:
+        raise typer.BadParameter("only --once is supported here; use `slotqueue run`",
+                                 param_hint="--once")
+    with service(as_json) as svc:
+        logs.configure(svc.settings.log_format)
+        booker = make_booker(svc.settings.booker, svc.url, svc.settings.timezone,
+                             svc.settings.dispatch_lookback_minutes)
+        summary = dispatch_once(svc, booker).as_dict()
+    emit(as_json, summary, lambda: "\n".join(f"{k}: {summary[k]}" for k in SUMMARY_KEYS))
+
+
+def run(as_json: JsonOption = False) -> None:
+    """Run the dispatcher continuously (APScheduler); stop with SIGTERM or Ctrl-C."""
+    with errors(as_json):
+        settings = load_settings()
+        logs.configure("json" if as_json else settings.log_format)
+        url = resolve_url(settings.database_url, settings.data_dir)
+        with service(as_json, catch_up=False):
+            pass  # refuses an unmigrated database before anything starts
+        run_service(settings, url)
+
+
+class Reporter:
+    """Prints what the demo's messages say, as the service records them."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.seen = url, 0
+        self.zone = ZoneInfo("Pacific/Honolulu")
+
+    def __call__(self, summary: Summary) -> None:
+        with psycopg.connect(self.url) as conn:
+            rows = conn.execute(
+                "SELECT message_type, meta_json->>'text' FROM message_log "
+                "ORDER BY sent_at, dedupe_key OFFSET %s", (self.seen,)).fetchall()
+        self.seen += len(rows)
+        for kind, text in rows:
+            typer.echo(f"{datetime.now(self.zone):%H:%M:%S} {kind:<18} {text}")
+
+
+def _fresh_database(server_url: str, name: str) -> str:
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+        conn.execute(drop.format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return with_dbname(server_url, name)
+
+
+def demo(
+    customers: Annotated[int, typer.Option(min=1, max=2000, help="Customers to seed.")] = 36,
+    seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Watch slotqueue work: seeded customers, a simulated monitor, the sim booker."""
+    with errors(as_json):
+        base = load_settings()
+        server = embedded_url(base.data_dir / "pgdata")
+        url = _fresh_database(server, "slotqueue_demo")
+        migrate_database(url)
+        settings = base.model_copy(update={"database_url": url, "booker": "sim",
+                                           "dispatch_interval_seconds": 1.0})
+        logs.configure("json" if as_json else "console")
+        rng = random.Random(7)  # noqa: S311 - a repeatable demo, not a secret
+        svc = build(settings, url)
+        try:
+            seed(svc, customers, rng)
+        finally:
+            svc.close()
+        typer.echo(f"demo database {url}: {customers} customers queued; Ctrl-C stops")
+        monitor = SimulatedMonitor(url, rng)
+        monitor.thread.start()
+        stop = threading.Event()
+        if seconds is not None:
+            threading.Timer(seconds, stop.set).start()
+        try:
+            run_service(settings, url, stop=stop, on_summary=Reporter(url))
+        finally:
+            monitor.stop.set()
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(dispatch)
+    app.command()(run)
+    app.command()(demo)
+
