@@ -42,6 +42,7 @@ class QueueEntry(Aggregate):
         self.payment_refs: list[str] = []
         self.deposit_payment_ref: str | None = None
         self.refunds_due: list[str] = []
+        self.attempt_slot_id: UUID | None = None
 
     @property
     def is_open(self) -> bool:
@@ -177,6 +178,29 @@ class QueueEntry(Aggregate):
         self.deposit_status = deposit_status
         self.refunds_due = [r for r in self.refunds_due if r not in payment_refs]
 
+    def reserve_attempt(self, slot_id: UUID, now: datetime) -> None:
+        """Holds the entry for one booking attempt, so no other run can attempt a second slot
+        for this customer at the same time."""
+        lc.next_status(self.status, "book")
+        lc.next_deposit_status(self.deposit_status, "book")
+        if self.attempt_slot_id is not None:
+            raise TransitionRefused(
+                f"cannot attempt a booking: slot {self.attempt_slot_id} is being attempted")
+        self._attempt_reserved(slot_id=slot_id, at=now)
+
+    @event("AttemptReserved")
+    def _attempt_reserved(self, slot_id: UUID, at: datetime) -> None:
+        self.attempt_slot_id = slot_id
+
+    def release_attempt(self, slot_id: UUID, now: datetime, result: str) -> None:
+        """Ends the hold after a failed, skipped or interrupted attempt: still active."""
+        if self.attempt_slot_id == slot_id:
+            self._attempt_released(slot_id=slot_id, at=now, result=result)
+
+    @event("AttemptReleased")
+    def _attempt_released(self, slot_id: UUID, at: datetime, result: str) -> None:
+        self.attempt_slot_id = None
+
     def book(
         self, location_id: UUID, slot_datetime: datetime, now: datetime, location_name: str = ""
     ) -> None:
@@ -191,6 +215,6 @@ class QueueEntry(Aggregate):
         self, at: datetime, location_id: UUID, slot_datetime: datetime, status: str,
         customer_id: UUID, location_name: str,
     ) -> None:
-        self.status = status
+        self.status, self.attempt_slot_id = status, None
         self.booked_at, self.booked_location_id = at, location_id
         self.booked_slot_datetime = slot_datetime

@@ -119,74 +119,97 @@ class DispatchRun:
         slot = self._load_slot(slot_id)
         try:
             if slot.attempt is not None and slot.is_stalled(self.now):
-                slot.interrupt(self.run_id, self.now)
-                self.app.save(slot)
-                self.summary.interrupted_attempt_count += 1
+                self._interrupt(slot)
                 return
             slot.claim(self.run_id, self.now, timedelta(seconds=self.settings.lock_ttl_seconds))
             self.app.save(slot)
         except (DomainError, IntegrityError):
             return  # decided, or locked by a live run
-        self._decide(slot)
+        self._decide(slot_id)
         self.summary.slots_decided_count += 1
 
-    def _decide(self, slot: OpenedSlot) -> None:
+    def _interrupt(self, slot: OpenedSlot) -> None:
+        """A run died mid-attempt: end the attempt as failed and free the customer."""
+        slot.interrupt(self.run_id, self.now)
+        entry = self.app.entry(slot.winner["entry_id"]) if slot.winner else None
+        if entry is not None:
+            entry.release_attempt(slot.id, self.now, "fail")
+        self.app.save(slot, *([entry] if entry is not None else []))
+        self.summary.interrupted_attempt_count += 1
+
+    def _decide(self, slot_id: UUID) -> None:
         presets = self.presets.to_json()
-        if is_weekend(slot.slot_datetime, self.settings.timezone):
-            slot.decide(self.run_id, self.now, WEEKEND, presets)
-            self.app.save(slot)
-            return
-        choice = self.index.choose(slot.location_id, slot.slot_datetime, self.presets, self.now,
-                                   self.settings.opportunity_rank_threshold)
-        while choice.winner is not None and not self._still_eligible(choice.winner):
-            self.index.remove(choice.winner.candidate.entry_id)
+        for _ in range(50):
+            slot = self._load_slot(slot_id)
+            if slot.claimed_by != self.run_id or slot.outcome is not None:
+                return  # our lock ran out and another run took the slot over
+            if is_weekend(slot.slot_datetime, self.settings.timezone):
+                slot.decide(self.run_id, self.now, WEEKEND, presets)
+                self.app.save(slot)
+                return
             choice = self.index.choose(slot.location_id, slot.slot_datetime, self.presets,
                                        self.now, self.settings.opportunity_rank_threshold)
-        passed = [item.candidate.customer_id for item in choice.passed_over]
-        if choice.winner is None:
-            slot.decide(self.run_id, self.now, NO_ELIGIBLE, presets, passed_over=passed)
-            self.app.save(slot)
-        else:
-            self._attempt(slot, choice.winner, presets, passed)
-        self._nudge(passed, slot.id)
+            passed = [item.candidate.customer_id for item in choice.passed_over]
+            if choice.winner is None:
+                slot.decide(self.run_id, self.now, NO_ELIGIBLE, presets, passed_over=passed)
+                self.app.save(slot)
+                self._nudge(passed, slot.id)
+                return
+            if self._reserve(slot, choice.winner, presets, passed):
+                self._nudge(passed, slot.id)
+                self._attempt(slot, choice.winner.candidate.entry_id)
+                return
+        raise RuntimeError(f"no stable decision for slot {slot_id} after 50 tries")
 
-    def _still_eligible(self, winner: Ranked) -> bool:
-        entry = self.app.entry(winner.candidate.entry_id)
-        return entry.status == "active" and entry.deposit_status == "paid"
-
-    def _attempt(self, slot: OpenedSlot, winner: Ranked, presets: dict[str, Any],
-                 passed: list[UUID]) -> None:
+    def _reserve(self, slot: OpenedSlot, winner: Ranked, presets: dict[str, Any],
+                 passed: list[UUID]) -> bool:
+        """Records the decision and the intent to book, and holds the customer's entry, in
+        one transaction; False when the entry is no longer free (try the next customer)."""
         c = winner.candidate
+        entry = self.app.entry(c.entry_id)
+        try:
+            entry.reserve_attempt(slot.id, self.now)
+        except DomainError:
+            self.index.remove(c.entry_id)  # booked, paused or busy elsewhere since the index
+            return False
         slot.decide(self.run_id, self.now, ATTEMPTING, presets, passed_over=passed, winner={
             "entry_id": c.entry_id, "customer_id": c.customer_id, "rank": winner.rank,
             "joined_at": c.joined_at})
         slot.start_attempt(self.run_id, self.now, self.booker.name)
-        self.app.save(slot)  # the intent is on record before the adapter is called
+        try:
+            self.app.save(slot, entry)  # the intent is on record before the adapter is called
+        except IntegrityError:
+            return False  # the entry changed under us: look again
+        return True
+
+    def _attempt(self, slot: OpenedSlot, entry_id: UUID) -> None:
         self.summary.booking_attempt_count += 1
-        result = self.booker.book_slot(c.customer_id, slot.location_id, slot.slot_datetime)
-        if self._record(slot.id, c.entry_id, result):
-            self.index.remove(c.entry_id)
+        result = self.booker.book_slot(slot.winner["customer_id"] if slot.winner else None,
+                                       slot.location_id, slot.slot_datetime)
+        if self._record(slot.id, entry_id, result):
+            self.index.remove(entry_id)
             self.summary.booking_success_count += 1
 
     def _record(self, slot_id: UUID, entry_id: UUID, result: BookingResult) -> bool:
-        """Records the attempt's result, and on success books the entry, in one transaction.
-        On failure the customer stays active and the slot is not passed on."""
+        """Records the attempt's result with the entry's booking (or its release) in one
+        transaction. On failure the customer stays active and the slot is not passed on."""
         name = self._location_name(self._load_slot(slot_id).location_id)
         for _ in range(8):
-            slot = self._load_slot(slot_id)
+            slot, entry = self._load_slot(slot_id), self.app.entry(entry_id)
             slot.finish_attempt(self.run_id, self.now, result.result, result.error_code,
                                 result.error_message)
-            changed: list[Any] = [slot]
+            booked = False
             if result.result == "success":
-                entry = self.app.entry(entry_id)
                 try:
                     entry.book(slot.location_id, slot.slot_datetime, self.now, name)
-                    changed.append(entry)
+                    booked = True
                 except DomainError as exc:  # booked at the DMV, but the entry moved on
                     self.summary.errors.append(f"{slot.slot_key}: booked, but {exc}")
+            if not booked:
+                entry.release_attempt(slot_id, self.now, result.result)
             try:
-                self.app.save(*changed)
-                return len(changed) == 2
+                self.app.save(slot, entry)
+                return booked
             except IntegrityError:
                 continue  # the entry changed under us (a pause, a payment): record again
         raise RuntimeError(f"could not record the booking result for slot {slot_id}")

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from slotqueue import audit
+from slotqueue import audit, slot_audit
 from slotqueue.aggregates.errors import InvalidInput
 from slotqueue.scripts.common import JsonOption, emit, parse_id, service
 
@@ -43,17 +43,43 @@ def _text(lines: list[dict[str, Any]], state: Any, tz: ZoneInfo) -> str:
     return "\n".join(out)
 
 
+def _slot_text(slots: list[dict[str, Any]], tz: ZoneInfo) -> str:
+    out = []
+    for slot in slots:
+        out.append(f"slot {slot['slot_key']} ({slot['slot_id']}): {slot['outcome']}")
+        for e in slot["events"]:
+            when = e["at"].astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+            out.append(f"  {when}  {e['name']:<15} {json.dumps(e['data'], default=str)}")
+        for a in slot["ahead"]:
+            out.append(f"  rank {a['rank']:>4}  entry {a['queue_entry_id']}  "
+                       f"customer {a['customer_id']}  failed: {a['failed']}")
+    return "\n".join(out)
+
+
+def _passed_text(rows: list[dict[str, Any]]) -> str:
+    lines = [f"passed over: {r['slot_key']} ({r['outcome']}): {r['failed']}" for r in rows]
+    return "\n".join(lines)
+
+
 def audit_command(
     entry: Annotated[str | None, typer.Option(help="A queue entry id.")] = None,
     customer: Annotated[str | None, typer.Option(help="A customer id.")] = None,
+    slot: Annotated[str | None, typer.Option(
+        help="A slot's lock key: location_id|YYYY-MM-DD|HH:MM:SS.")] = None,
     as_of: Annotated[str | None, typer.Option(
         "--as-of", help="Show history and state up to this moment (ISO 8601).")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Replay the history of an entry or a customer from the event store."""
-    if (entry is None) == (customer is None):
-        raise typer.BadParameter("give exactly one of --entry or --customer")
+    """Replay an entry's, a customer's or a slot's history from the event store."""
+    if sum(x is not None for x in (entry, customer, slot)) != 1:
+        raise typer.BadParameter("give exactly one of --entry, --customer or --slot")
     with service(as_json, catch_up=False) as svc:
+        if slot is not None:
+            with svc.connect() as conn:
+                slots = slot_audit.slot_journal(svc.app, conn, slot.strip())
+            tz = ZoneInfo(svc.settings.timezone)
+            emit(as_json, {"slots": slots}, lambda: _slot_text(slots, tz))
+            return
         tz = ZoneInfo(svc.settings.timezone)
         moment = parse_as_of(as_of, svc.settings.timezone)
         if entry is not None:
@@ -64,8 +90,15 @@ def audit_command(
             cid = parse_id(customer or "", "customer id")
             lines = audit.customer_history(svc.app, cid, moment)
             state = audit.customer_state(svc.app, cid, moment)
+            with svc.connect() as conn:
+                state["passed_over"] = slot_audit.passed_over(svc.app, conn, svc.app.customer(cid))
     rows = [_line(line, tz) for line in lines]
-    emit(as_json, {"events": rows, "state": state}, lambda: _text(rows, state, tz))
+    passed = state.pop("passed_over", None) if isinstance(state, dict) else None
+    payload = {"events": rows, "state": state}
+    if passed is not None:
+        payload["passed_over"] = passed
+    emit(as_json, payload, lambda: "\n".join(
+        filter(None, [_text(rows, state, tz), _passed_text(passed or [])])))
 
 
 def register(app: typer.Typer) -> None:

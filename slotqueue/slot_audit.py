@@ -1,0 +1,162 @@
+"""Why did a slot go where it went, and why didn't a customer get it? From events alone.
+
+The decision journal holds what replay cannot rebuild (the preset rules in force, the winner
+and its rank); each customer's verdict is derived by replaying that customer's own history up
+to the moment of the decision and applying the dispatcher's checks to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from slotqueue.aggregates import lifecycle as lc
+from slotqueue.aggregates.customer import Customer
+from slotqueue.aggregates.eligibility import Candidate, first_failed_check
+from slotqueue.aggregates.errors import InvalidInput, NotFound
+from slotqueue.aggregates.matcher import Presets, Selection, slot_key
+from slotqueue.aggregates.opened_slot import WEEKEND, OpenedSlot
+from slotqueue.aggregates.queue_entry import QueueEntry
+from slotqueue.application import SlotQueue
+
+BEHIND_WINNER = "behind_winner"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    entry_id: UUID
+    customer_id: UUID
+    rank: int | None
+    failed: str | None  # the first check failed; None only for the winner
+
+
+def recorded_state(app: SlotQueue, aggregate_id: UUID, before: datetime) -> Any:
+    """The aggregate as it stood when `before` was recorded (library timestamps)."""
+    state = None
+    for event in app.events.get(aggregate_id):
+        if event.timestamp > before:
+            break
+        state = event.mutate(state)
+    return state
+
+
+def _decision(app: SlotQueue, slot_id: UUID) -> tuple[OpenedSlot, Any]:
+    slot, decided = None, None
+    for event in app.events.get(slot_id):
+        slot = event.mutate(slot)
+        if type(event).__name__ == "Decided":
+            decided = event
+    if not isinstance(slot, OpenedSlot):
+        raise NotFound(f"unknown opened slot {slot_id}")
+    return slot, decided
+
+
+def _candidate(app: SlotQueue, entry: QueueEntry, moment: datetime) -> Candidate:
+    customer = recorded_state(app, entry.customer_id, moment)
+    selection = None
+    if isinstance(customer, Customer) and customer.selection is not None:
+        selection = Selection.from_json(customer.selection)
+    locations = frozenset(customer.location_ids) if isinstance(customer, Customer) else frozenset()
+    return Candidate(entry.id, entry.customer_id, entry.joined_at, entry.status,
+                     entry.deposit_status, locations, selection)
+
+
+def verdict_for(app: SlotQueue, slot: OpenedSlot, decided: Any, entry: QueueEntry) -> str | None:
+    """The first check `entry` failed for this slot, as its state stood at the decision."""
+    if decided.outcome == WEEKEND:
+        return WEEKEND
+    winner = decided.winner
+    if winner is not None:
+        if winner["entry_id"] == entry.id:
+            return None
+        if (entry.joined_at, str(entry.id)) > (winner["joined_at"], str(winner["entry_id"])):
+            return BEHIND_WINNER
+    candidate = _candidate(app, entry, decided.timestamp)
+    return first_failed_check(candidate, slot.location_id, slot.slot_datetime,
+                              Presets.from_json(decided.presets), decided.at)
+
+
+def slot_journal(app: SlotQueue, conn: psycopg.Connection[Any], key: str,
+                 limit: int = 200) -> list[dict[str, Any]]:
+    """Every opening of this slot key, its events, and the customers ahead of the winner."""
+    canonical = normalised_key(key)
+    ids = [r[0] for r in conn.execute(
+        "SELECT id FROM slotqueue.opened_slots WHERE slot_key = %s ORDER BY first_seen",
+        (canonical,))]
+    if not ids:
+        raise NotFound(f"unknown slot {key!r}: no SlotOpened recorded for it")
+    return [_one_slot(app, conn, slot_id, limit) for slot_id in ids]
+
+
+def normalised_key(text: str) -> str:
+    """`location_id|YYYY-MM-DD|H:MM` → the canonical `location_id|YYYY-MM-DD|HH:MM:SS`."""
+    parts = text.strip().split("|")
+    try:
+        location_id, day, time_text = parts
+        return slot_key(location_id, date.fromisoformat(day), time_text)
+    except (ValueError, InvalidInput):
+        raise InvalidInput(f"invalid slot key {text!r}: expected "
+                           "location_id|YYYY-MM-DD|HH:MM:SS") from None
+
+
+def _one_slot(app: SlotQueue, conn: psycopg.Connection[Any], slot_id: UUID, limit: int
+              ) -> dict[str, Any]:
+    slot, decided = _decision(app, slot_id)
+    events = [{"at": getattr(e, "at", e.timestamp), "name": type(e).__name__,
+               "data": {k: v for k, v in vars(e).items() if k not in _HIDDEN}}
+              for e in app.events.get(slot_id)]
+    ahead = [] if decided is None else _ahead(app, conn, slot, decided, limit)
+    return {"slot_id": slot_id, "slot_key": slot.slot_key, "outcome": slot.outcome,
+            "winner": decided.winner if decided else None, "events": events, "ahead": ahead}
+
+
+_HIDDEN = {"originator_id", "originator_version", "timestamp", "originator_topic", "at"}
+
+
+def _ahead(app: SlotQueue, conn: psycopg.Connection[Any], slot: OpenedSlot, decided: Any,
+           limit: int) -> list[dict[str, Any]]:
+    """The ranked entries ahead of the winner (all of them without one), with their verdicts."""
+    rows = conn.execute(
+        "SELECT id FROM queue_entries WHERE created_at <= %s ORDER BY created_at, id",
+        (decided.at,)).fetchall()
+    found, rank = [], 0
+    for (entry_id,) in rows:
+        entry = recorded_state(app, entry_id, decided.timestamp)
+        if not isinstance(entry, QueueEntry) or entry.status not in lc.RANKED:
+            continue
+        rank += 1
+        failed = verdict_for(app, slot, decided, entry)
+        if failed in (None, BEHIND_WINNER) or len(found) >= limit:
+            break
+        found.append({"rank": rank, "queue_entry_id": entry.id,
+                      "customer_id": entry.customer_id, "failed": failed})
+    return found
+
+
+def passed_over(app: SlotQueue, conn: psycopg.Connection[Any], customer: Customer,
+                limit: int = 500) -> list[dict[str, Any]]:
+    """The decided slots that went to someone else (or nobody) while this customer queued,
+    each with the first check the customer failed at that moment."""
+    entry_ids = customer.entry_ids()
+    if not entry_ids:
+        return []
+    rows = conn.execute(
+        "SELECT s.id FROM slotqueue.opened_slots s WHERE s.decided_at IS NOT NULL "
+        "AND s.decided_at >= (SELECT min(created_at) FROM queue_entries WHERE id = ANY(%s)) "
+        "AND (s.winner_entry_id IS NULL OR s.winner_entry_id <> ALL(%s)) "
+        "ORDER BY s.decided_at DESC LIMIT %s", (entry_ids, entry_ids, limit)).fetchall()
+    found = []
+    for (slot_id,) in rows:
+        slot, decided = _decision(app, slot_id)
+        for entry_id in entry_ids:
+            entry = recorded_state(app, entry_id, decided.timestamp)
+            if isinstance(entry, QueueEntry) and entry.status in lc.OPEN:
+                found.append({"slot_key": slot.slot_key, "slot_id": slot_id,
+                              "decided_at": decided.at, "outcome": slot.outcome,
+                              "queue_entry_id": entry_id,
+                              "failed": verdict_for(app, slot, decided, entry)})
+    return found
