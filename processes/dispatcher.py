@@ -238,12 +238,15 @@ class DispatchRun:
                     continue
 
 
-def dispatch_once(svc: Service, booker: Booker, now: datetime | None = None) -> Summary:
+def dispatch_once(svc: Service, booker: Booker, now: datetime | None = None,
+                  conn: psycopg.Connection[Any] | None = None) -> Summary:
     """Runs one dispatcher tick and logs its one-line summary."""
-    with svc.connect(autocommit=True) as conn:
-        conn.execute("SELECT set_config('statement_timeout', %s, false)",
-                     (str(int(svc.settings.run_timeout_seconds * 1000)),))
-        moment = now or conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
-        summary = DispatchRun(svc, booker, conn, moment).run()
+    if conn is None:
+        with svc.connect(autocommit=True) as own:
+            return dispatch_once(svc, booker, now, own)
+    timeout = str(int(svc.settings.run_timeout_seconds * 1000))
+    conn.execute("SELECT set_config('statement_timeout', %s, false)", (timeout,))
+    moment = now or conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+    summary = DispatchRun(svc, booker, conn, moment).run()
     log.info("dispatch run", extra={"fields": summary.as_dict()})
     return summary

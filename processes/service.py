@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -40,10 +41,12 @@ class Ticker:
         self._svc: Service | None = None
         self._worker: threading.Thread | None = None
         self._started = 0.0
+        self._server_started: Any = None
         self.runs = self.failures = self.abandoned = 0
         self.last_ok: datetime | None = None
 
     def tick(self) -> None:
+        """Starts a dispatch run unless one is under way; returns at once."""
         if self._worker is not None and self._worker.is_alive():
             age = time.monotonic() - self._started
             if age < self.settings.run_timeout_seconds:
@@ -55,18 +58,27 @@ class Ticker:
         self._started = time.monotonic()
         self._worker = threading.Thread(target=self._run, name="dispatch", daemon=True)
         self._worker.start()
-        self._worker.join(self.settings.run_timeout_seconds)
 
     def finish(self, timeout: float) -> None:
-        """Lets a run under way end cleanly (bounded) before the process exits."""
+        """Waits (bounded) for the run under way, e.g. before the process exits."""
         if self._worker is not None:
             self._worker.join(timeout)
 
+    def _service(self, conn: psycopg.Connection[Any]) -> Service:
+        """The service, rebuilt when the server restarted: pooled connections to the old
+        server would otherwise wait out their reconnect back-off before failing."""
+        started = conn.execute("SELECT pg_postmaster_start_time()").fetchone()
+        if self._svc is None or started != self._server_started:
+            if self._svc is not None:
+                self._svc.close()
+            self._svc = build(self.settings, self.url, pool_size=4)
+            self._server_started = started
+        return self._svc
+
     def _run(self) -> None:
         try:
-            if self._svc is None:
-                self._svc = build(self.settings, self.url, pool_size=4)
-            summary = dispatch_once(self._svc, self.booker)
+            with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+                summary = dispatch_once(self._service(conn), self.booker, conn=conn)
             self.runs += 1
             self.last_ok = datetime.now(UTC)
             if self.on_summary:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from datetime import datetime
@@ -44,7 +45,10 @@ def dispatch(
 
 
 def run(as_json: JsonOption = False) -> None:
-    """Run the dispatcher continuously (APScheduler); stop with SIGTERM or Ctrl-C."""
+    """Run the dispatcher continuously (APScheduler); stop with SIGTERM or Ctrl-C.
+
+    Logs one line per run and a heartbeat on stderr (JSON with --json or when not a terminal).
+    """
     with errors(as_json):
         settings = load_settings()
         logs.configure("json" if as_json else settings.log_format)
@@ -57,8 +61,8 @@ def run(as_json: JsonOption = False) -> None:
 class Reporter:
     """Prints what the demo's messages say, as the service records them."""
 
-    def __init__(self, url: str) -> None:
-        self.url, self.seen = url, 0
+    def __init__(self, url: str, as_json: bool) -> None:
+        self.url, self.seen, self.as_json = url, 0, as_json
         self.zone = ZoneInfo("Pacific/Honolulu")
 
     def __call__(self, summary: Summary) -> None:
@@ -68,7 +72,10 @@ class Reporter:
                 "ORDER BY sent_at, dedupe_key OFFSET %s", (self.seen,)).fetchall()
         self.seen += len(rows)
         for kind, text in rows:
-            typer.echo(f"{datetime.now(self.zone):%H:%M:%S} {kind:<18} {text}")
+            if self.as_json:  # one object per line: a stream for as long as the demo runs
+                typer.echo(json.dumps({"message_type": kind, "text": text}))
+            else:
+                typer.echo(f"{datetime.now(self.zone):%H:%M:%S} {kind:<18} {text}")
 
 
 def _fresh_database(server_url: str, name: str) -> str:
@@ -84,7 +91,11 @@ def demo(
     seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Watch slotqueue work: seeded customers, a simulated monitor, the sim booker."""
+    """Watch slotqueue work: seeded customers, a simulated monitor, the sim booker.
+
+    Uses its own database, slotqueue_demo, on the embedded PostgreSQL, made afresh each time.
+    With --json, stdout carries one JSON object per line (the messages as they are queued).
+    """
     with errors(as_json):
         base = load_settings()
         server = embedded_url(base.data_dir / "pgdata")
@@ -99,14 +110,15 @@ def demo(
             seed(svc, customers, rng)
         finally:
             svc.close()
-        typer.echo(f"demo database {url}: {customers} customers queued; Ctrl-C stops")
+        emit(as_json, {"demo_database": url, "customers": customers},
+             f"demo database {url}: {customers} customers queued; Ctrl-C stops")
         monitor = SimulatedMonitor(url, rng)
         monitor.thread.start()
         stop = threading.Event()
         if seconds is not None:
             threading.Timer(seconds, stop.set).start()
         try:
-            run_service(settings, url, stop=stop, on_summary=Reporter(url))
+            run_service(settings, url, stop=stop, on_summary=Reporter(url, as_json))
         finally:
             monitor.stop.set()
 
