@@ -393,3 +393,109 @@ def test_the_entry_id_follows_from_its_customer_and_sequence() -> None:
     assert QueueEntry(customer_id=CUSTOMER_ID, sequence=1, at=T0).id == entry_id
     assert QueueEntry.create_id(CUSTOMER_ID, 2) != entry_id
     assert QueueEntry.create_id(UUID(int=2), 1) != entry_id
+
+
+# --- one booking attempt at a time ---------------------------------------------------------
+
+SLOT_A = UUID("00000000-0000-4000-8000-0000000005a1")
+SLOT_B = UUID("00000000-0000-4000-8000-0000000005a2")
+
+
+def held(paused: bool = False) -> QueueEntry:
+    """An active entry holding an attempt at SLOT_A (then paused, if asked)."""
+    entry = entry_in("active")
+    entry.reserve_attempt(SLOT_A, LATER)
+    if paused:
+        entry.pause(LATER)
+    entry.collect_events()
+    return entry
+
+
+@pytest.mark.parametrize("state", SETUPS)
+def test_only_an_active_paid_entry_can_be_held_for_an_attempt(state: str) -> None:
+    entry = entry_in(state)
+    if state != "active":
+        assert_refused_without_trace(entry, lambda e: e.reserve_attempt(SLOT_A, LATER))
+        return
+    entry.reserve_attempt(SLOT_A, LATER)
+    [reserved] = entry.collect_events()
+    assert (type(reserved).__name__, reserved.slot_id, reserved.at) == (
+        "AttemptReserved", SLOT_A, LATER)
+    assert (entry.status, entry.deposit_status, entry.attempt_slot_id) == (
+        "active", "paid", SLOT_A)
+
+
+@pytest.mark.parametrize("slot_id", [SLOT_A, SLOT_B], ids=["same-slot", "another-slot"])
+def test_an_entry_already_held_cannot_be_held_again(slot_id: UUID) -> None:
+    refusal = assert_refused_without_trace(held(), lambda e: e.reserve_attempt(slot_id, LATER))
+    assert str(SLOT_A) in str(refusal)
+
+
+def test_releasing_the_attempt_frees_the_entry_and_keeps_it_active() -> None:
+    entry = held()
+    entry.release_attempt(SLOT_A, LATER, "fail")
+    [released] = entry.collect_events()
+    assert (type(released).__name__, released.slot_id, released.result) == (
+        "AttemptReleased", SLOT_A, "fail")
+    assert (entry.status, entry.deposit_status, entry.attempt_slot_id) == (
+        "active", "paid", None)
+    entry.reserve_attempt(SLOT_B, LATER)
+    assert entry.attempt_slot_id == SLOT_B
+
+
+@pytest.mark.parametrize("entry_of", [held, lambda: entry_in("active")],
+                         ids=["held-for-another-slot", "not-held"])
+def test_releasing_an_attempt_the_entry_does_not_hold_records_nothing(
+    entry_of: Callable[[], QueueEntry],
+) -> None:
+    entry = entry_of()
+    before = copy.deepcopy(vars(entry))
+    entry.release_attempt(SLOT_B, LATER, "fail")
+    assert entry.collect_events() == []
+    assert vars(entry) == before
+
+
+def test_booking_ends_the_hold() -> None:
+    entry = held()
+    entry.book(LOCATION_ID, SLOT, LATER, location_name="Kapolei")
+    [booked] = entry.collect_events()
+    assert type(booked).__name__ == "Booked"
+    assert (entry.status, entry.deposit_status, entry.attempt_slot_id) == (
+        "booked", "paid", None)
+
+
+@pytest.mark.parametrize(("command", "expected"), [
+    ("pause", ("paused", "paid")),
+    ("cancel", ("canceled", "paid")),
+])
+def test_pausing_or_canceling_a_held_entry_follows_the_table_and_keeps_the_hold(
+    command: str, expected: tuple[str, str]
+) -> None:
+    entry = held()
+    COMMANDS[command](entry)
+    [event] = entry.collect_events()
+    assert type(event).__name__ == EVENT_OF[command]
+    assert (entry.status, entry.deposit_status, entry.attempt_slot_id) == (*expected, SLOT_A)
+    entry.release_attempt(SLOT_A, LATER, "fail")
+    assert (entry.status, entry.attempt_slot_id) == (expected[0], None)
+
+
+def test_a_held_entry_paused_and_resumed_is_still_held() -> None:
+    entry = held(paused=True)
+    entry.resume(LATER)
+    assert (entry.status, entry.attempt_slot_id) == ("active", SLOT_A)
+    entry.collect_events()
+    assert_refused_without_trace(entry, lambda e: e.reserve_attempt(SLOT_B, LATER))
+
+
+def test_a_held_entry_that_was_paused_cannot_be_booked() -> None:
+    assert_refused_without_trace(held(paused=True), lambda e: e.book(LOCATION_ID, SLOT, LATER))
+
+
+def test_replaying_holds_and_releases_rebuilds_the_same_entry() -> None:
+    entry = build("active")
+    entry.reserve_attempt(SLOT_A, LATER)
+    entry.release_attempt(SLOT_A, LATER, "skipped")
+    entry.reserve_attempt(SLOT_B, LATER)
+    entry.book(LOCATION_ID, SLOT, LATER)
+    assert vars(replay(entry.collect_events())) == vars(entry)

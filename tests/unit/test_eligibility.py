@@ -1,0 +1,109 @@
+"""Who may have an opened slot (spec §4.5): the checks, in order, and weekends in Honolulu."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from slotqueue.aggregates.eligibility import Candidate, first_failed_check, is_weekend
+from slotqueue.aggregates.matcher import Presets, Selection
+
+HNL = ZoneInfo("Pacific/Honolulu")
+KAPOLEI = UUID("00000000-0000-4000-8000-0000000000a1")
+WAIPAHU = UUID("00000000-0000-4000-8000-0000000000a2")
+NOW = datetime(2026, 1, 5, 20, 0, tzinfo=UTC)  # Monday 10:00 in Honolulu
+PRESETS = Presets.from_rows([
+    ("date_horizon", "soonest", {"days_ahead": 365}),
+    ("date_horizon", "w4", {"days_ahead": 28}),
+    ("time_block", "early", {"start": "08:00", "end": "09:45"}),
+    ("time_block", "afternoon", {"start": "14:00", "end": "15:45"}),
+    ("weekday_rule", "any_weekday", {"mode": "any"}),
+    ("weekday_rule", "custom_weekdays", {"mode": "custom"}),
+])
+
+
+def hnl(text: str) -> datetime:
+    """A Honolulu wall-clock time, as the UTC datetime the dispatcher passes."""
+    return datetime.fromisoformat(text).replace(tzinfo=HNL).astimezone(UTC)
+
+
+WEDNESDAY_EARLY = hnl("2026-01-07T09:15")
+EVERY_WEEKDAY_EARLY = Selection("Pacific/Honolulu", "soonest", "any_weekday", (), ("early",))
+ELIGIBLE = Candidate(
+    entry_id=UUID(int=1), customer_id=UUID(int=2), joined_at=NOW, status="active",
+    deposit_status="paid", location_ids=(KAPOLEI,), selection=EVERY_WEEKDAY_EARLY,
+)
+
+# (why, changes to an eligible candidate, slot in Honolulu or None for WEDNESDAY_EARLY, result)
+CASES: list[tuple[str, dict[str, Any], str | None, str | None]] = [
+    ("active, paid, prefers the location, windows match", {}, None, None),
+    ("queued", {"status": "queued", "deposit_status": "none"}, None, "not_active"),
+    ("waiting to pay", {"status": "deposit_required", "deposit_status": "required"}, None,
+     "not_active"),
+    ("paused after paying", {"status": "paused"}, None, "not_active"),
+    ("booked already", {"status": "booked"}, None, "not_active"),
+    ("canceled", {"status": "canceled"}, None, "not_active"),
+    ("active with the deposit refunded", {"deposit_status": "refunded"}, None,
+     "deposit_not_paid"),
+    ("active with the deposit still required", {"deposit_status": "required"}, None,
+     "deposit_not_paid"),
+    ("prefers another location", {"location_ids": (WAIPAHU,)}, None, "location"),
+    ("prefers no location", {"location_ids": ()}, None, "location"),
+    ("chose no windows", {"selection": None}, None, "window:none_chosen"),
+    ("outside the time blocks", {}, "2026-01-07T11:00", "window:time_block"),
+    ("beyond the date horizon", {"selection": replace(EVERY_WEEKDAY_EARLY,
+     date_horizon_key="w4")}, "2026-03-04T09:15", "window:horizon"),
+    ("not one of the custom weekdays", {"selection": replace(EVERY_WEEKDAY_EARLY,
+     weekday_rule_key="custom_weekdays", custom_weekdays=(1, 5))}, None, "window:weekday"),
+    ("names a preset no longer active", {"selection": replace(EVERY_WEEKDAY_EARLY,
+     time_block_keys=("midday",))}, None, "window:unknown_preset"),
+    ("a Saturday slot", {}, "2026-01-10T09:15", "window:weekend"),
+    # The first failing check is the one reported.
+    ("paused, unpaid, elsewhere, no windows", {"status": "paused", "deposit_status": "none",
+     "location_ids": (), "selection": None}, "2026-01-10T09:15", "not_active"),
+    ("unpaid, elsewhere, no windows", {"deposit_status": "refunded", "location_ids": (),
+     "selection": None}, None, "deposit_not_paid"),
+    ("elsewhere and no windows", {"location_ids": (WAIPAHU,), "selection": None}, None,
+     "location"),
+    ("elsewhere on a Saturday", {"location_ids": (WAIPAHU,)}, "2026-01-10T09:15", "location"),
+]
+
+
+@pytest.mark.parametrize(("changes", "slot", "expected"), [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_the_first_failed_check_is_reported_in_the_dispatchers_order(
+    changes: dict[str, Any], slot: str | None, expected: str | None
+) -> None:
+    candidate = replace(ELIGIBLE, **changes)
+    slot_utc = WEDNESDAY_EARLY if slot is None else hnl(slot)
+    assert first_failed_check(candidate, KAPOLEI, slot_utc, PRESETS, NOW) == expected
+
+
+def test_a_slot_that_is_saturday_in_utc_but_friday_in_honolulu_can_be_had() -> None:
+    friday_afternoon = hnl("2026-01-09T15:30")
+    assert friday_afternoon.isoweekday() == 6  # Saturday 01:30 UTC
+    afternoons = replace(EVERY_WEEKDAY_EARLY, time_block_keys=("afternoon",))
+    candidate = replace(ELIGIBLE, selection=afternoons)
+    assert first_failed_check(candidate, KAPOLEI, friday_afternoon, PRESETS, NOW) is None
+
+
+@pytest.mark.parametrize(("slot_utc", "weekend"), [
+    ("2026-01-10T05:00", False),  # Saturday in UTC, Friday 19:00 in Honolulu
+    ("2026-01-10T09:59:59", False),  # Friday 23:59:59 in Honolulu
+    ("2026-01-10T10:00", True),  # Saturday 00:00 in Honolulu
+    ("2026-01-10T18:00", True),  # Saturday 08:00 in Honolulu
+    ("2026-01-12T05:00", True),  # Monday in UTC, Sunday 19:00 in Honolulu
+    ("2026-01-12T09:59:59", True),  # Sunday 23:59:59 in Honolulu
+    ("2026-01-12T10:00", False),  # Monday 00:00 in Honolulu
+    ("2026-01-07T19:15", False),  # Wednesday 09:15 in Honolulu
+])
+def test_a_weekend_is_saturday_or_sunday_in_honolulu_not_in_utc(
+    slot_utc: str, weekend: bool
+) -> None:
+    moment = datetime.fromisoformat(slot_utc).replace(tzinfo=UTC)
+    assert is_weekend(moment, "Pacific/Honolulu") is weekend
