@@ -85,8 +85,9 @@ class Customer(Aggregate):
         self.location_ids = list(location_ids)
 
     def note_opportunity_passed(self, day: str, slot_id: UUID, now: datetime) -> bool:
-        """At most one `opportunity_passed` nudge per customer per local day."""
-        if self.last_nudged_day == day:
+        """At most one `opportunity_passed` nudge per customer per local day; a late nudge for
+        a day before the last one nudged is dropped too (runs can finish out of order)."""
+        if self.last_nudged_day is not None and day <= self.last_nudged_day:
             return False
         self._opportunity_passed(day=day, slot_id=slot_id, at=now)
         return True

@@ -12,6 +12,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from slotqueue.aggregates import lifecycle as lc
+from slotqueue.aggregates.errors import InvalidInput
 from slotqueue.aggregates.matcher import Presets, Selection, window_mismatch
 
 NOT_ACTIVE = "not_active"
@@ -52,4 +53,6 @@ def first_failed_check(
 
 def is_weekend(slot_utc: datetime, timezone: str) -> bool:
     """No selection can ever match a Saturday or Sunday (spec §4.3 rule 1)."""
+    if slot_utc.tzinfo is None:
+        raise InvalidInput(f"slot time {slot_utc.isoformat()} has no time zone")
     return slot_utc.astimezone(ZoneInfo(timezone)).isoweekday() >= 6

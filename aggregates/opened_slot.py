@@ -8,13 +8,13 @@ is recorded before the booking adapter is called.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from slotqueue.aggregates.errors import TransitionRefused
+from slotqueue.aggregates.errors import InvalidInput, TransitionRefused
 from slotqueue.aggregates.ids import stable_id
 
 WEEKEND = "weekend"
@@ -25,6 +25,7 @@ BOOKED = "booked"
 ATTEMPT_FAILED = "attempt_failed"
 SKIPPED = "skipped"
 RESULT_OUTCOMES = {"success": BOOKED, "fail": ATTEMPT_FAILED, "skipped": SKIPPED}
+DECISIONS = (WEEKEND, NO_ELIGIBLE, VANISHED, ATTEMPTING)
 INTERRUPTED = "attempt_interrupted"
 
 
@@ -33,7 +34,8 @@ class OpenedSlot(Aggregate):
 
     @staticmethod
     def create_id(slot_key: str, first_seen: datetime) -> UUID:
-        return stable_id("opened-slot", slot_key, first_seen.isoformat())
+        # In UTC, so the same instant read under any session TimeZone gives the same id.
+        return stable_id("opened-slot", slot_key, first_seen.astimezone(UTC).isoformat())
 
     @event("SlotOpened")
     def __init__(
@@ -76,8 +78,10 @@ class OpenedSlot(Aggregate):
     ) -> None:
         """Records the decision; with a winner the outcome stays open until the attempt ends."""
         self._ensure_holder(run_id)
+        if (winner is None) == (outcome == ATTEMPTING) or outcome not in DECISIONS:
+            raise InvalidInput(f"decision {outcome!r} does not fit winner {winner!r}")
         self._decided(
-            run_id=run_id, at=now, outcome=ATTEMPTING if winner else outcome,
+            run_id=run_id, at=now, outcome=outcome,
             presets=presets, winner=winner, passed_over=list(passed_over or []),
             slot_key=self.slot_key,
         )
@@ -105,6 +109,17 @@ class OpenedSlot(Aggregate):
         self, run_id: UUID, now: datetime, result: str, error_code: str | None = None,
         error_message: str | None = None,
     ) -> None:
+        """Records the adapter's answer; only the run that started the attempt may."""
+        if self.attempt is None or self.attempt["run_id"] != run_id:
+            raise TransitionRefused(f"run {run_id} has no attempt under way on {self.slot_key}")
+        self._finish(run_id, now, result, error_code, error_message)
+
+    def _finish(
+        self, run_id: UUID, now: datetime, result: str, error_code: str | None,
+        error_message: str | None,
+    ) -> None:
+        if result not in RESULT_OUTCOMES:
+            raise InvalidInput(f"unknown booking result {result!r}")
         if self.outcome != ATTEMPTING or self.attempt is None or self.winner is None:
             raise TransitionRefused(f"slot {self.slot_key} has no attempt under way")
         self._attempt_finished(
@@ -134,7 +149,10 @@ class OpenedSlot(Aggregate):
     def interrupt(self, run_id: UUID, now: datetime) -> None:
         """Ends an attempt whose run died: it is never repeated blindly (the DMV may have
         booked it), so it ends as a failure that an operator should check."""
-        self.finish_attempt(
+        if not self.is_stalled(now):
+            raise TransitionRefused(
+                f"slot {self.slot_key}: the attempt's lock runs until {self.claimed_until}")
+        self._finish(
             run_id, now, "fail", INTERRUPTED,
             "the run attempting this booking stopped before recording its result; "
             "check with the DMV before booking this customer again",

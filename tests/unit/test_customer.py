@@ -270,9 +270,6 @@ def test_the_next_day_brings_one_more_nudge() -> None:
     assert [e.day for e in kai.collect_events()] == ["2026-01-05", "2026-01-06"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "only the last nudged day is kept: a run started before midnight that nudges after a run "
-    "started after it makes the next nudge of the new day a second OpportunityPassed"))
 def test_a_late_nudge_for_the_day_before_does_not_reopen_today() -> None:
     kai = customer()
     kai.note_opportunity_passed("2026-01-06", SLOT_1, T0 + timedelta(days=1))

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from slotqueue.aggregates.errors import TransitionRefused
+from slotqueue.aggregates.errors import InvalidInput, TransitionRefused
 from slotqueue.aggregates.matcher import Presets, slot_key
 from slotqueue.aggregates.opened_slot import OpenedSlot
 
@@ -112,9 +112,6 @@ def test_the_slot_id_follows_from_its_key_and_first_seen() -> None:
     assert OpenedSlot.create_id(KEY.replace("09:15", "09:30"), FIRST_SEEN) != slot_id
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "create_id hashes first_seen.isoformat(), so one instant read under another session "
-    "TimeZone (psycopg returns timestamptz in it) gives a second id and a second SlotOpened"))
 def test_the_same_first_seen_read_in_another_time_zone_gives_the_same_slot_id() -> None:
     in_honolulu = FIRST_SEEN.astimezone(ZoneInfo("Pacific/Honolulu"))
     assert OpenedSlot.create_id(KEY, in_honolulu) == OpenedSlot.create_id(KEY, FIRST_SEEN)
@@ -189,7 +186,7 @@ def test_a_decision_without_a_winner_is_the_final_outcome(outcome: str) -> None:
 
 def test_a_decision_with_a_winner_stays_attempting_until_the_attempt_finishes() -> None:
     slot = slot_in("claimed")
-    slot.decide(RUN_A, T0, "no_eligible_customer", PRESETS.to_json(), WINNER)
+    slot.decide(RUN_A, T0, "attempting", PRESETS.to_json(), WINNER)
     [decided] = slot.collect_events()
     assert (decided.outcome, decided.winner) == ("attempting", WINNER)
     assert (slot.outcome, slot.decided, slot.winner) == ("attempting", False, WINNER)
@@ -282,9 +279,6 @@ def test_only_a_started_and_unfinished_attempt_can_be_interrupted(state: str) ->
     assert_refused_without_trace(slot_in(state), lambda s: s.interrupt(RUN_B, AFTER_LOCK))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "interrupt() does not check that the lock ran out (only the dispatcher calls is_stalled "
-    "first): a live attempt can be ended as interrupted, and its real result then refused"))
 def test_an_attempt_whose_lock_is_still_live_cannot_be_interrupted() -> None:
     assert_refused_without_trace(slot_in("attempting"), lambda s: s.interrupt(RUN_B, LOCK_END))
 
@@ -302,3 +296,15 @@ def test_a_slot_claimed_again_after_a_stalled_claim_replays_the_same() -> None:
 def test_replaying_the_events_rebuilds_the_same_slot(state: str) -> None:
     slot = build(state)
     assert vars(replay(slot.collect_events())) == vars(slot)
+
+
+@pytest.mark.parametrize(("outcome", "winner"), [
+    ("no_eligible_customer", WINNER), ("attempting", None), ("booked", None), ("bogus", None),
+], ids=["no-eligible-with-a-winner", "attempting-without-one", "a-result-is-no-decision",
+        "unknown"])
+def test_a_decision_that_does_not_fit_its_winner_is_refused_by_name(outcome, winner) -> None:
+    slot = slot_in("claimed")
+    slot.collect_events()
+    with pytest.raises(InvalidInput, match=outcome):
+        slot.decide(RUN_A, T0, outcome, PRESETS.to_json(), winner)
+    assert slot.collect_events() == []
