@@ -15,10 +15,10 @@ from eventsourcing.persistence import IntegrityError
 from slotqueue.aggregates.errors import InvalidInput
 from slotqueue.aggregates.matcher import local_slot_datetime, parse_time_text, slot_key
 from slotqueue.aggregates.opened_slot import OpenedSlot
-from slotqueue.application import SlotQueue
+from slotqueue.application import MAX_PER_SAVE, SlotQueue
 
 log = logging.getLogger(__name__)
-BATCH = 200
+BATCH = MAX_PER_SAVE
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from psycopg import Cursor, sql
@@ -58,50 +59,74 @@ def _adapt(value: Any) -> Any:
     return Jsonb(value) if isinstance(value, dict) else value
 
 
-def _insert(schema: str, table: str, row: Mapping[str, Any]) -> sql.Composed:
-    return sql.SQL("INSERT INTO {}.{} ({}) VALUES ({})").format(
-        sql.Identifier(schema), sql.Identifier(table),
-        sql.SQL(", ").join(map(sql.Identifier, row)),
-        sql.SQL(", ").join(sql.Placeholder() * len(row)),
-    )
+def _identifiers(names: Iterable[str]) -> sql.Composed:
+    return sql.SQL(", ").join(map(sql.Identifier, names))
 
 
 def _pairs(columns: Iterable[str], joiner: str) -> sql.Composed:
-    return sql.SQL(joiner).join(
-        sql.SQL("{} = %s").format(sql.Identifier(c)) for c in columns
-    )
+    return sql.SQL(joiner).join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in columns)
 
 
-def statements(write: Write, schema: str | None) -> list[tuple[sql.Composable, list[Any]]]:
+@lru_cache(maxsize=512)
+def _insert_sql(schema: str, table: str, columns: tuple[str, ...], key: tuple[str, ...],
+                update: bool) -> str:
+    """INSERT … ON CONFLICT, composed once per shape (composing costs more than running)."""
+    query = sql.SQL("INSERT INTO {}.{} ({}) VALUES ({})").format(
+        sql.Identifier(schema), sql.Identifier(table), _identifiers(columns),
+        sql.SQL(", ").join(sql.Placeholder() * len(columns)))
+    if key:
+        query += sql.SQL(" ON CONFLICT ({}) ").format(_identifiers(key))
+        rest = [c for c in columns if c not in key]
+        if update and rest:
+            query += sql.SQL("DO UPDATE SET ") + sql.SQL(", ").join(
+                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in rest)
+        else:
+            query += sql.SQL("DO NOTHING")
+    return query.as_string(None)
+
+
+@lru_cache(maxsize=512)
+def _update_sql(schema: str, table: str, columns: tuple[str, ...], where: tuple[str, ...]) -> str:
+    return sql.SQL("UPDATE {}.{} SET {} WHERE {}").format(
+        sql.Identifier(schema), sql.Identifier(table), _pairs(columns, ", "),
+        _pairs(where, " AND ")).as_string(None)
+
+
+@lru_cache(maxsize=512)
+def _delete_sql(schema: str, table: str, where: tuple[str, ...]) -> str:
+    return sql.SQL("DELETE FROM {}.{} WHERE {}").format(
+        sql.Identifier(schema), sql.Identifier(table), _pairs(where, " AND ")).as_string(None)
+
+
+def _values(row: Mapping[str, Any]) -> list[Any]:
+    return [_adapt(v) for v in row.values()]
+
+
+def statements(write: Write, schema: str | None) -> list[tuple[str, list[Any]]]:
     """The SQL and parameters that carry out one write in `schema` (None: the live tables)."""
     schema = schema or live_schema(write.table)
-    target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(write.table))
     if isinstance(write, Upsert | InsertOnce):
-        values = [_adapt(v) for v in write.row.values()]
-        conflict = sql.SQL(" ON CONFLICT ({}) ").format(
-            sql.SQL(", ").join(map(sql.Identifier, write.key))
-        )
-        rest = [c for c in write.row if c not in write.key]
-        if isinstance(write, InsertOnce) or not rest:
-            action = sql.SQL("DO NOTHING")
-        else:
-            action = sql.SQL("DO UPDATE SET ") + sql.SQL(", ").join(
-                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in rest
-            )
-        return [(_insert(schema, write.table, write.row) + conflict + action, values)]
+        query = _insert_sql(schema, write.table, tuple(write.row), write.key,
+                            isinstance(write, Upsert))
+        return [(query, _values(write.row))]
     if isinstance(write, Update):
-        query = sql.SQL("UPDATE {} SET {} WHERE {}").format(
-            target, _pairs(write.values, ", "), _pairs(write.where, " AND ")
-        )
-        params = [_adapt(v) for v in (*write.values.values(), *write.where.values())]
-        return [(query, params)]
-    delete = sql.SQL("DELETE FROM {} WHERE {}").format(target, _pairs(write.where, " AND "))
-    out: list[tuple[sql.Composable, list[Any]]] = [(delete, list(write.where.values()))]
-    out += [(_insert(schema, write.table, r), [_adapt(v) for v in r.values()]) for r in write.rows]
+        query = _update_sql(schema, write.table, tuple(write.values), tuple(write.where))
+        return [(query, [*_values(write.values), *_values(write.where)])]
+    out = [(_delete_sql(schema, write.table, tuple(write.where)), _values(write.where))]
+    out += [(_insert_sql(schema, write.table, tuple(r), (), False), _values(r))
+            for r in write.rows]
     return out
 
 
+SYNC_EVERY = 64  # statements per pipeline sync: small enough never to fill a socket buffer
+
+
 def execute(curs: Cursor[Any], writes: Iterable[Write], schema: str | None = None) -> None:
-    for write in writes:
-        for query, params in statements(write, schema):
+    """Runs the writes in order, pipelined (no round trip per statement)."""
+    with curs.connection.pipeline() as pipeline:
+        for count, (query, params) in enumerate(
+            (q for w in writes for q in statements(w, schema)), start=1
+        ):
             curs.execute(query, params)
+            if count % SYNC_EVERY == 0:
+                pipeline.sync()

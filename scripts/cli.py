@@ -6,7 +6,7 @@ import typer
 
 from slotqueue.bootstrap import migrate_database
 from slotqueue.database import resolve_url
-from slotqueue.scripts import audit_cmd, entry_cmds, projection_cmds, service_cmds
+from slotqueue.scripts import audit_cmd, entry_cmds, projection_cmds, seed_cmd, service_cmds
 from slotqueue.scripts.common import JsonOption, emit, errors
 from slotqueue.settings import load_settings
 
@@ -20,6 +20,7 @@ app = typer.Typer(
 entry_cmds.register(app)
 audit_cmd.register(app)
 service_cmds.register(app)
+app.command()(seed_cmd.seed)
 app.add_typer(projection_cmds.app, name="projections")
 
 

@@ -19,6 +19,9 @@ from slotqueue.aggregates.queue_entry import QueueEntry
 
 A = TypeVar("A", Customer, QueueEntry)
 CONFLICT_RETRIES = 8
+# One save of ~1,000 events over a Unix socket deadlocks in psycopg's pipeline mode (seen with
+# the embedded server); bulk writers save at most this many aggregates per transaction.
+MAX_PER_SAVE = 100
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,11 @@ class SlotQueue(Application[UUID]):
             return result
 
         return self._retrying(attempt)
+
+    def save_in_batches(self, aggregates: list[Any]) -> None:
+        """Saves many aggregates, MAX_PER_SAVE per transaction (each batch all or nothing)."""
+        for start in range(0, len(aggregates), MAX_PER_SAVE):
+            self.save(*aggregates[start:start + MAX_PER_SAVE])
 
     def join(self, phone: str, email: str | None, now: datetime) -> Joined:
         """A customer with an open entry gets that entry back, not a second one."""
