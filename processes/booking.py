@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -54,20 +55,34 @@ class SimBooker:
 
     def __init__(self, url: str, timezone: str, lookback_minutes: int) -> None:
         self.url, self.zone, self.lookback = url, ZoneInfo(timezone), lookback_minutes
+        self._local = threading.local()  # one connection per dispatching thread
+
+    def _conn(self) -> psycopg.Connection[Any]:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.broken:
+            conn = self._local.conn = psycopg.connect(self.url, autocommit=True,
+                                                      connect_timeout=5)
+        return conn
 
     def book_slot(self, customer_id: UUID, location_id: UUID, slot_datetime_utc: datetime
                   ) -> BookingResult:
         local = slot_datetime_utc.astimezone(self.zone)
-        with psycopg.connect(self.url) as conn:
-            row = conn.execute(
-                "SELECT max(last_seen) > now() - make_interval(mins => %s) FROM slot_states "
-                "WHERE location_id = %s AND date = %s AND time::time = %s",
-                (self.lookback, location_id, local.date(), local.time()),
-            ).fetchone()
+        try:
+            row = self._query(location_id, local)
+        except psycopg.OperationalError:
+            self._local.conn = None
+            row = self._query(location_id, local)
         if row and row[0]:
             return BookingResult("success")
         return BookingResult("fail", "slot_gone",
                              f"slot {local:%Y-%m-%d %H:%M} is no longer listed by the DMV")
+
+    def _query(self, location_id: UUID, local: datetime) -> Any:
+        return self._conn().execute(
+            "SELECT max(last_seen) > now() - make_interval(mins => %s) FROM slot_states "
+            "WHERE location_id = %s AND date = %s AND time::time = %s",
+            (self.lookback, location_id, local.date(), local.time()),
+        ).fetchone()
 
 
 def make_booker(name: str, url: str, timezone: str, lookback_minutes: int) -> Booker:

@@ -17,14 +17,15 @@ from zoneinfo import ZoneInfo
 import psycopg
 from eventsourcing.persistence import IntegrityError
 
-from slotqueue.aggregates.eligibility import is_weekend
 from slotqueue.aggregates.errors import DomainError
-from slotqueue.aggregates.opened_slot import ATTEMPTING, NO_ELIGIBLE, WEEKEND, OpenedSlot
+from slotqueue.aggregates.opened_slot import OpenedSlot
 from slotqueue.aggregates.watermark import Watermark
+from slotqueue.application import MAX_PER_SAVE
 from slotqueue.bootstrap import SLOT_OPENED, Service
 from slotqueue.processes import deposits, slot_watcher
-from slotqueue.processes.booking import Booker, BookingResult
-from slotqueue.processes.queue_index import QueueIndex, Ranked
+from slotqueue.processes.booking import Booker
+from slotqueue.processes.queue_index import QueueIndex
+from slotqueue.processes.slot_decision import SlotDecider
 from slotqueue.reference_data import load_presets
 
 log = logging.getLogger("slotqueue.dispatcher")
@@ -74,13 +75,12 @@ class DispatchRun:
             self.conn, watermark.position,
             timedelta(minutes=self.settings.slot_safety_margin_minutes),
             self.settings.dispatch_lookback_minutes)
-        self.summary.opened_slots_count = slot_watcher.record_opened(
+        fresh = slot_watcher.record_opened(
             self.app, self.conn, rows, self.settings.timezone, self.run_id, self.now)
+        self.summary.opened_slots_count = len(fresh)
         self._deposits()
         self.svc.catch_up()
-        self.presets = load_presets(self.conn)  # read every run: SQL edits apply at once
-        for (slot_id,) in self.conn.execute(UNDECIDED_SQL).fetchall():
-            self._slot(slot_id)
+        self._decide_open_slots(fresh)  # presets are read every run: SQL edits apply at once
         if rows:
             self._advance(watermark, max(row.first_seen for row in rows))
         self.summary.new_watermark = self._watermark().position
@@ -115,127 +115,61 @@ class DispatchRun:
             self._index = QueueIndex.load(self.conn)
         return self._index
 
-    def _slot(self, slot_id: UUID) -> None:
+    def _decide_open_slots(self, fresh: list[OpenedSlot]) -> None:
+        """Claims every slot still without an outcome, oldest first, and decides each."""
+        known = {slot.id: slot for slot in fresh}
+        ids = [row[0] for row in self.conn.execute(UNDECIDED_SQL).fetchall()]
+        if not ids:
+            return
+        decider = SlotDecider(
+            self.app, self.booker, self.conn, self.index, load_presets(self.conn), self.run_id,
+            self.now, self.day, self.settings.timezone, self.settings.opportunity_rank_threshold)
+        for start in range(0, len(ids), MAX_PER_SAVE):
+            slots = [known.get(i) or self._load_slot(i) for i in ids[start:start + MAX_PER_SAVE]]
+            for slot in self._claim(slots, decider):
+                decider.decide(slot)
+                self.summary.slots_decided_count += 1
+        decider.flush()
+        tally = decider.tally
+        self.summary.booking_attempt_count = tally.attempts
+        self.summary.booking_success_count = tally.successes
+        self.summary.opportunity_passed_sent_count = tally.nudges
+        self.summary.errors += tally.errors
+
+    def _claim(self, slots: list[OpenedSlot], decider: SlotDecider) -> list[OpenedSlot]:
+        """Takes the lock of each slot that is free (one transaction for the lot; slot by
+        slot when another run raced us), ending attempts whose run died on the way."""
+        ttl = timedelta(seconds=self.settings.lock_ttl_seconds)
+        claimed = []
+        for slot in slots:
+            try:
+                if slot.attempt is not None and slot.is_stalled(self.now):
+                    decider.interrupt(slot)
+                    self.summary.interrupted_attempt_count += 1
+                    continue
+                slot.claim(self.run_id, self.now, ttl)
+                claimed.append(slot)
+            except (DomainError, IntegrityError):
+                continue  # decided, or locked by a live run
+        try:
+            self.app.save(*claimed)
+            return claimed
+        except IntegrityError:
+            return [s for s in (self._claim_one(s.id, ttl) for s in claimed) if s is not None]
+
+    def _claim_one(self, slot_id: UUID, ttl: timedelta) -> OpenedSlot | None:
         slot = self._load_slot(slot_id)
         try:
-            if slot.attempt is not None and slot.is_stalled(self.now):
-                self._interrupt(slot)
-                return
-            slot.claim(self.run_id, self.now, timedelta(seconds=self.settings.lock_ttl_seconds))
+            slot.claim(self.run_id, self.now, ttl)
             self.app.save(slot)
         except (DomainError, IntegrityError):
-            return  # decided, or locked by a live run
-        self._decide(slot_id)
-        self.summary.slots_decided_count += 1
-
-    def _interrupt(self, slot: OpenedSlot) -> None:
-        """A run died mid-attempt: end the attempt as failed and free the customer."""
-        slot.interrupt(self.run_id, self.now)
-        entry = self.app.entry(slot.winner["entry_id"]) if slot.winner else None
-        if entry is not None:
-            entry.release_attempt(slot.id, self.now, "fail")
-        self.app.save(slot, *([entry] if entry is not None else []))
-        self.summary.interrupted_attempt_count += 1
-
-    def _decide(self, slot_id: UUID) -> None:
-        presets = self.presets.to_json()
-        for _ in range(50):
-            slot = self._load_slot(slot_id)
-            if slot.claimed_by != self.run_id or slot.outcome is not None:
-                return  # our lock ran out and another run took the slot over
-            if is_weekend(slot.slot_datetime, self.settings.timezone):
-                slot.decide(self.run_id, self.now, WEEKEND, presets)
-                self.app.save(slot)
-                return
-            choice = self.index.choose(slot.location_id, slot.slot_datetime, self.presets,
-                                       self.now, self.settings.opportunity_rank_threshold)
-            passed = [item.candidate.customer_id for item in choice.passed_over]
-            if choice.winner is None:
-                slot.decide(self.run_id, self.now, NO_ELIGIBLE, presets, passed_over=passed)
-                self.app.save(slot)
-                self._nudge(passed, slot.id)
-                return
-            if self._reserve(slot, choice.winner, presets, passed):
-                self._nudge(passed, slot.id)
-                self._attempt(slot, choice.winner.candidate.entry_id)
-                return
-        raise RuntimeError(f"no stable decision for slot {slot_id} after 50 tries")
-
-    def _reserve(self, slot: OpenedSlot, winner: Ranked, presets: dict[str, Any],
-                 passed: list[UUID]) -> bool:
-        """Records the decision and the intent to book, and holds the customer's entry, in
-        one transaction; False when the entry is no longer free (try the next customer)."""
-        c = winner.candidate
-        entry = self.app.entry(c.entry_id)
-        try:
-            entry.reserve_attempt(slot.id, self.now)
-        except DomainError:
-            self.index.remove(c.entry_id)  # booked, paused or busy elsewhere since the index
-            return False
-        slot.decide(self.run_id, self.now, ATTEMPTING, presets, passed_over=passed, winner={
-            "entry_id": c.entry_id, "customer_id": c.customer_id, "rank": winner.rank,
-            "joined_at": c.joined_at})
-        slot.start_attempt(self.run_id, self.now, self.booker.name)
-        try:
-            self.app.save(slot, entry)  # the intent is on record before the adapter is called
-        except IntegrityError:
-            return False  # the entry changed under us: look again
-        return True
-
-    def _attempt(self, slot: OpenedSlot, entry_id: UUID) -> None:
-        self.summary.booking_attempt_count += 1
-        result = self.booker.book_slot(slot.winner["customer_id"] if slot.winner else None,
-                                       slot.location_id, slot.slot_datetime)
-        if self._record(slot.id, entry_id, result):
-            self.index.remove(entry_id)
-            self.summary.booking_success_count += 1
-
-    def _record(self, slot_id: UUID, entry_id: UUID, result: BookingResult) -> bool:
-        """Records the attempt's result with the entry's booking (or its release) in one
-        transaction. On failure the customer stays active and the slot is not passed on."""
-        name = self._location_name(self._load_slot(slot_id).location_id)
-        for _ in range(8):
-            slot, entry = self._load_slot(slot_id), self.app.entry(entry_id)
-            slot.finish_attempt(self.run_id, self.now, result.result, result.error_code,
-                                result.error_message)
-            booked = False
-            if result.result == "success":
-                try:
-                    entry.book(slot.location_id, slot.slot_datetime, self.now, name)
-                    booked = True
-                except DomainError as exc:  # booked at the DMV, but the entry moved on
-                    self.summary.errors.append(f"{slot.slot_key}: booked, but {exc}")
-            if not booked:
-                entry.release_attempt(slot_id, self.now, result.result)
-            try:
-                self.app.save(slot, entry)
-                return booked
-            except IntegrityError:
-                continue  # the entry changed under us (a pause, a payment): record again
-        raise RuntimeError(f"could not record the booking result for slot {slot_id}")
+            return None
+        return slot
 
     def _load_slot(self, slot_id: UUID) -> OpenedSlot:
         slot = self.app.repository.get(slot_id)
         assert isinstance(slot, OpenedSlot)
         return slot
-
-    def _location_name(self, location_id: UUID) -> str:
-        row = self.conn.execute("SELECT name FROM locations WHERE id = %s", (location_id,))
-        found = row.fetchone()
-        return str(found[0]) if found else ""
-
-    def _nudge(self, customer_ids: list[UUID], slot_id: UUID) -> None:
-        for customer_id in customer_ids:
-            for _ in range(5):
-                customer = self.app.customer(customer_id)
-                if not customer.note_opportunity_passed(self.day, slot_id, self.now):
-                    break
-                try:
-                    self.app.save(customer)
-                    self.summary.opportunity_passed_sent_count += 1
-                    break
-                except IntegrityError:
-                    continue
 
 
 def dispatch_once(svc: Service, booker: Booker, now: datetime | None = None,

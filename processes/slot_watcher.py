@@ -67,19 +67,19 @@ def _existing(conn: psycopg.Connection[Any], ids: Sequence[UUID]) -> set[UUID]:
 def record_opened(
     app: SlotQueue, conn: psycopg.Connection[Any], rows: Sequence[SlotRow], timezone: str,
     run_id: UUID, now: datetime,
-) -> int:
-    """Saves a SlotOpened for each row not seen before; returns how many were new."""
+) -> list[OpenedSlot]:
+    """Saves a SlotOpened for each row not seen before; returns the new slots, as saved."""
     slots = [s for s in (_opened(r, timezone, run_id, now) for r in rows) if s is not None]
     known = _existing(conn, [s.id for s in slots])
     fresh = [s for s in slots if s.id not in known]
-    created = 0
+    created: list[OpenedSlot] = []
     for start in range(0, len(fresh), BATCH):
         batch = fresh[start:start + BATCH]
         try:
             app.save(*batch)
-            created += len(batch)
+            created += batch
         except IntegrityError:  # another run recorded some of them: go one by one
-            created += sum(_save_one(app, s) for s in _rebuilt(batch, run_id, now))
+            created += [s for s in _rebuilt(batch, run_id, now) if _save_one(app, s)]
     return created
 
 
@@ -91,9 +91,9 @@ def _rebuilt(batch: Sequence[OpenedSlot], run_id: UUID, now: datetime) -> list[O
         at=now, run_id=run_id) for s in batch]
 
 
-def _save_one(app: SlotQueue, slot: OpenedSlot) -> int:
+def _save_one(app: SlotQueue, slot: OpenedSlot) -> bool:
     try:
         app.save(slot)
     except IntegrityError:
-        return 0
-    return 1
+        return False
+    return True
