@@ -1,12 +1,17 @@
 """The queue as the dispatcher scans it: paid, active entries in rank order, by location.
 
 Only entries that are active and paid can win a slot, and only they can be passed over for the
-window alone, so the index holds just those, each with its rank in the whole queue.
+window alone, so the index holds just those, each with its rank in the whole queue. Entries of
+one location are grouped by their exact target-window choice: a slot is matched against each
+distinct choice once, so the cost of a slot follows the number of distinct choices, not the
+length of the queue. Entries that leave (booked, found busy) are dropped lazily and the ranks
+behind them computed, not rewritten.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from bisect import bisect_left, insort
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,7 +21,7 @@ import psycopg
 
 from slotqueue.aggregates.eligibility import Candidate, first_failed_check
 from slotqueue.aggregates.lifecycle import RANKED
-from slotqueue.aggregates.matcher import Presets, Selection
+from slotqueue.aggregates.matcher import Presets, Selection, window_mismatch
 
 ELIGIBLE_SQL = """
 SELECT r.id, r.customer_id, r.created_at, r.status, r.deposit_status, r.rank,
@@ -45,27 +50,41 @@ class Choice:
     passed_over: list[Ranked] = field(default_factory=list)
 
 
-def _candidate(row: tuple[Any, ...]) -> Ranked:
+def _candidate(row: tuple[Any, ...]) -> tuple[Candidate, int]:
     entry_id, customer_id, joined_at, status, deposit, rank = row[:6]
     tz, horizon, rule, days, blocks, locs = row[6:]
     selection = None if horizon is None else Selection(
         timezone=tz, date_horizon_key=horizon, weekday_rule_key=rule,
         custom_weekdays=tuple(days), time_block_keys=tuple(blocks))
-    return Ranked(Candidate(entry_id, customer_id, joined_at, status, deposit,
-                            frozenset(locs), selection), rank)
+    return Candidate(entry_id, customer_id, joined_at, status, deposit,
+                     frozenset(locs), selection), rank
 
 
 class QueueIndex:
-    def __init__(self, ranked: list[Ranked]) -> None:
-        self.ranked = ranked
-        self.by_location: dict[UUID, list[Ranked]] = defaultdict(list)
-        for item in ranked:
-            for location_id in item.candidate.location_ids:
-                self.by_location[location_id].append(item)
+    def __init__(self, entries: list[tuple[Candidate, int]]) -> None:
+        self._order = entries  # (candidate, original rank), by rank
+        self._gone: set[UUID] = set()
+        self._gone_ranks: list[int] = []
+        self._rank_of = {c.entry_id: rank for c, rank in entries}
+        self._groups: dict[UUID, dict[Selection | None, deque[Candidate]]] = defaultdict(
+            lambda: defaultdict(deque))
+        for candidate, _ in entries:
+            for location_id in candidate.location_ids:
+                self._groups[location_id][candidate.selection].append(candidate)
 
     @classmethod
     def load(cls, conn: psycopg.Connection[Any]) -> QueueIndex:
         return cls([_candidate(row) for row in conn.execute(ELIGIBLE_SQL, (list(RANKED),))])
+
+    def rank(self, entry_id: UUID) -> int:
+        """The entry's rank now: its rank at load less the entries ahead of it that left."""
+        original = self._rank_of[entry_id]
+        return original - bisect_left(self._gone_ranks, original)
+
+    def _head(self, group: deque[Candidate]) -> Candidate | None:
+        while group and group[0].entry_id in self._gone:
+            group.popleft()
+        return group[0] if group else None
 
     def choose(
         self, location_id: UUID, slot_utc: datetime, presets: Presets, now: datetime,
@@ -73,24 +92,37 @@ class QueueIndex:
     ) -> Choice:
         """The first eligible entry in rank order, and those of rank ≤ `opportunity_rank`
         ahead of it that failed on the target window alone."""
-        passed: list[Ranked] = []
-        for item in self.by_location.get(location_id, []):
-            failed = first_failed_check(item.candidate, location_id, slot_utc, presets, now)
-            if failed is None:
-                return Choice(item, passed)
-            if failed.startswith("window") and item.rank <= opportunity_rank:
-                passed.append(item)
-        return Choice(None, passed)
+        heads = []
+        for selection, group in self._groups.get(location_id, {}).items():
+            head = self._head(group)
+            if head is not None and selection is not None:
+                heads.append((self._rank_of[head.entry_id], head, selection))
+        heads.sort(key=lambda item: item[0])
+        best = next((head for _, head, selection in heads
+                     if window_mismatch(slot_utc, selection, presets, now) is None), None)
+        winner = None if best is None else Ranked(best, self.rank(best.entry_id))
+        return Choice(winner, self._passed_over(location_id, slot_utc, presets, now,
+                                                opportunity_rank, winner))
+
+    def _passed_over(self, location_id: UUID, slot_utc: datetime, presets: Presets,
+                     now: datetime, opportunity_rank: int, winner: Ranked | None) -> list[Ranked]:
+        passed = []
+        for candidate, _ in self._order:
+            if candidate.entry_id in self._gone:
+                continue
+            rank = self.rank(candidate.entry_id)
+            if rank > opportunity_rank or (winner is not None and rank >= winner.rank):
+                break
+            failed = first_failed_check(candidate, location_id, slot_utc, presets, now)
+            if failed is not None and failed.startswith("window"):
+                passed.append(Ranked(candidate, rank))
+        return passed
 
     def remove(self, entry_id: UUID) -> None:
-        """An entry left the ranked queue (booked, or found stale): everyone behind moves up."""
-        gone = next((item for item in self.ranked if item.candidate.entry_id == entry_id), None)
-        if gone is None:
+        """An entry left the ranked queue (booked, or found busy): everyone behind moves up."""
+        if entry_id in self._gone or entry_id not in self._rank_of:
             return
-        self.ranked = [item for item in self.ranked if item is not gone]
-        for location_id in gone.candidate.location_ids:
-            items = self.by_location[location_id]
-            items[:] = [item for item in items if item is not gone]
-        for item in self.ranked:
-            if item.rank > gone.rank:
-                item.rank -= 1
+        self._gone.add(entry_id)
+        insort(self._gone_ranks, self._rank_of[entry_id])
+        while self._order and self._order[0][0].entry_id in self._gone:
+            self._order.pop(0)
