@@ -48,6 +48,14 @@ class SlotDecider:
     tally: Tally = field(default_factory=Tally)
     _decided: list[OpenedSlot] = field(default_factory=list)
     _names: dict[UUID, str] = field(default_factory=dict)
+    _entries: dict[UUID, QueueEntry] = field(default_factory=dict)
+    _nudged: set[UUID] = field(default_factory=set)  # handled this run (one Honolulu day)
+
+    def _entry(self, entry_id: UUID) -> QueueEntry:
+        """The entry as this run last saved it; loaded once, reloaded after a lost race."""
+        if entry_id not in self._entries:
+            self._entries[entry_id] = self.app.entry(entry_id)
+        return self._entries[entry_id]
 
     def decide(self, slot: OpenedSlot) -> None:
         rules = self.presets.to_json()
@@ -96,7 +104,7 @@ class SlotDecider:
         """Decision, intent and the entry's hold in one transaction; None when the entry is
         no longer free (then the next customer is tried)."""
         c = winner.candidate
-        entry = self.app.entry(c.entry_id)
+        entry = self._entry(c.entry_id)
         try:
             entry.reserve_attempt(slot.id, self.now)
         except DomainError:
@@ -109,6 +117,7 @@ class SlotDecider:
         try:
             self.app.save(slot, entry)  # the intent is on record before the adapter is called
         except IntegrityError:
+            self._entries.pop(c.entry_id, None)
             return None
         return entry
 
@@ -139,7 +148,8 @@ class SlotDecider:
                 self.app.save(slot, entry)
                 return booked
             except IntegrityError:  # the entry changed under us (a pause, a payment)
-                slot, entry = self._reload(slot.id), self.app.entry(entry.id)
+                self._entries.pop(entry.id, None)
+                slot, entry = self._reload(slot.id), self._entry(entry.id)
         raise RuntimeError(f"could not record the booking result for slot {slot.slot_key}")
 
     def interrupt(self, slot: OpenedSlot) -> None:
@@ -164,6 +174,9 @@ class SlotDecider:
 
     def _nudge(self, customer_ids: list[UUID], slot_id: UUID) -> None:
         for customer_id in customer_ids:
+            if customer_id in self._nudged:
+                continue  # nudged (or found nudged) earlier in this run: same day
+            self._nudged.add(customer_id)
             for _ in range(5):
                 customer = self.app.customer(customer_id)
                 if not customer.note_opportunity_passed(self.day, slot_id, self.now):

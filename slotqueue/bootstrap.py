@@ -78,6 +78,18 @@ class Service:
         self.view.datastore.close()
 
 
+def _require_store(url: str) -> None:
+    """The library's tables are made by `migrate`; a newer release may need more of them."""
+    with psycopg.connect(url) as conn:
+        missing = conn.execute(
+            "SELECT t FROM unnest(%s::text[]) AS t WHERE to_regclass(t) IS NULL",
+            ([f"{EVENT_SCHEMA}.queue_events", f"{EVENT_SCHEMA}.queue_snapshots",
+              f"{EVENT_SCHEMA}.queue_tables_tracking"],)).fetchall()
+    if missing:
+        raise NotMigrated(f"event store incomplete (missing {missing[0][0]}): "
+                          "run `slotqueue migrate`")
+
+
 def build(settings: Settings, url: str | None = None, *, pool_size: int = 2) -> Service:
     url = url or resolve_url(settings.database_url, settings.data_dir)
     pending = pending_migrations(url)
@@ -86,6 +98,7 @@ def build(settings: Settings, url: str | None = None, *, pool_size: int = 2) -> 
             f"database not migrated ({len(pending)} pending, first {pending[0]}): "
             "run `slotqueue migrate`"
         )
+    _require_store(url)
     env = store_env(url, pool_size=pool_size)
     return Service(settings=settings, url=url, app=SlotQueue(env=env), view=make_view(env))
 
