@@ -11,6 +11,7 @@ from eventsourcing.persistence import Tracking
 from psycopg import Cursor, sql
 
 from slotqueue.projections import writes
+from slotqueue.projections.coalesce import coalesce
 from slotqueue.projections.queue_projection import TABLES, QueueTablesView, event_writes
 
 BATCH = 500
@@ -67,7 +68,7 @@ def rebuild(app: Application[Any], view: QueueTablesView, progress: Progress | N
         _delete_rows(curs)
         last = 0
         for position, changes, count in _batches(app, 0):
-            writes.execute(curs, changes)
+            writes.execute(curs, coalesce(changes, TABLES))
             last = position
             replayed += count
             if progress:
@@ -95,7 +96,7 @@ def verify(app: Application[Any], view: QueueTablesView, limit: int = 20) -> lis
             curs.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING ALL)")
                          .format(sql.Identifier(table), _live(table)))
         for _, changes, _ in _batches(app, 0, stop=position):
-            writes.execute(curs, changes, schema="pg_temp")
+            writes.execute(curs, coalesce(changes, TABLES), schema="pg_temp")
         return [d for table in TABLES for d in _compare(curs, table, limit)]
 
 

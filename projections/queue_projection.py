@@ -17,6 +17,7 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 
 from slotqueue.projections import writes
+from slotqueue.projections.coalesce import coalesce
 from slotqueue.projections.dispatch_tables import dispatch_writes
 from slotqueue.projections.messages import message_writes
 from slotqueue.projections.queue_tables import table_writes
@@ -51,7 +52,7 @@ class QueueTablesView(PostgresTrackingRecorder):
                 self._insert_tracking(curs, tracking)  # locks the position row first
             except IntegrityError:
                 return False  # the upsert matched no row: the position is already past
-            writes.execute(curs, changes)
+            writes.execute(curs, coalesce(changes, TABLES))
         return True
 
 

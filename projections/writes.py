@@ -118,15 +118,35 @@ def statements(write: Write, schema: str | None) -> list[tuple[str, list[Any]]]:
     return out
 
 
-SYNC_EVERY = 64  # statements per pipeline sync: small enough never to fill a socket buffer
+CHUNK = 64  # statements per pipeline sync: small enough never to fill a socket buffer
+
+
+def _ordered(writes: Iterable[Write], schema: str | None) -> Iterable[tuple[str, list[Any]]]:
+    """The statements of `writes` in order, except that a run of set replacements in one
+    table deletes all its sets first, then inserts (so like statements sit together)."""
+    inserts: list[tuple[str, list[Any]]] = []
+    for write in writes:
+        found = statements(write, schema)
+        if isinstance(write, ReplaceSet):
+            yield found[0]
+            inserts += found[1:]
+            continue
+        yield from inserts
+        inserts = []
+        yield from found
+    yield from inserts
 
 
 def execute(curs: Cursor[Any], writes: Iterable[Write], schema: str | None = None) -> None:
-    """Runs the writes in order, pipelined (no round trip per statement)."""
+    """Runs the writes in order, pipelined, like statements sent together (executemany)."""
     with curs.connection.pipeline() as pipeline:
-        for count, (query, params) in enumerate(
-            (q for w in writes for q in statements(w, schema)), start=1
-        ):
-            curs.execute(query, params)
-            if count % SYNC_EVERY == 0:
-                pipeline.sync()
+        query, batch = None, []
+        for next_query, params in _ordered(writes, schema):
+            if next_query != query or len(batch) >= CHUNK:
+                if batch:
+                    curs.executemany(query, batch)  # type: ignore[arg-type]
+                    pipeline.sync()
+                query, batch = next_query, []
+            batch.append(params)
+        if batch:
+            curs.executemany(query, batch)  # type: ignore[arg-type]
