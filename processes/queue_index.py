@@ -66,11 +66,21 @@ class QueueIndex:
         self._gone: set[UUID] = set()
         self._gone_ranks: list[int] = []
         self._rank_of = {c.entry_id: rank for c, rank in entries}
-        self._groups: dict[UUID, dict[Selection | None, deque[Candidate]]] = defaultdict(
+        self._candidate_of = {c.entry_id: c for c, _ in entries}
+        self._groups: dict[UUID, dict[Selection, deque[Candidate]]] = defaultdict(
             lambda: defaultdict(deque))
         for candidate, _ in entries:
+            if candidate.selection is None:
+                continue  # no windows chosen: can never match
             for location_id in candidate.location_ids:
                 self._groups[location_id][candidate.selection].append(candidate)
+        # Per location, each window choice's first entry, by rank: a slot is tried against the
+        # choices in this order and the first that matches wins.
+        self._fronts: dict[UUID, list[tuple[int, Selection]]] = {
+            location_id: sorted(((self._rank_of[group[0].entry_id], selection)
+                                 for selection, group in groups.items()),
+                                key=lambda front: front[0])
+            for location_id, groups in self._groups.items()}
 
     @classmethod
     def load(cls, conn: psycopg.Connection[Any]) -> QueueIndex:
@@ -81,24 +91,14 @@ class QueueIndex:
         original = self._rank_of[entry_id]
         return original - bisect_left(self._gone_ranks, original)
 
-    def _head(self, group: deque[Candidate]) -> Candidate | None:
-        while group and group[0].entry_id in self._gone:
-            group.popleft()
-        return group[0] if group else None
-
     def choose(
         self, location_id: UUID, slot_utc: datetime, presets: Presets, now: datetime,
         opportunity_rank: int,
     ) -> Choice:
         """The first eligible entry in rank order, and those of rank ≤ `opportunity_rank`
         ahead of it that failed on the target window alone."""
-        heads = []
-        for selection, group in self._groups.get(location_id, {}).items():
-            head = self._head(group)
-            if head is not None and selection is not None:
-                heads.append((self._rank_of[head.entry_id], head, selection))
-        heads.sort(key=lambda item: item[0])
-        best = next((head for _, head, selection in heads
+        best = next((self._groups[location_id][selection][0]
+                     for _, selection in self._fronts.get(location_id, ())
                      if window_mismatch(slot_utc, selection, presets, now) is None), None)
         winner = None if best is None else Ranked(best, self.rank(best.entry_id))
         return Choice(winner, self._passed_over(location_id, slot_utc, presets, now,
@@ -123,6 +123,25 @@ class QueueIndex:
         if entry_id in self._gone or entry_id not in self._rank_of:
             return
         self._gone.add(entry_id)
-        insort(self._gone_ranks, self._rank_of[entry_id])
+        rank = self._rank_of[entry_id]
+        insort(self._gone_ranks, rank)
         while self._order and self._order[0][0].entry_id in self._gone:
             self._order.pop(0)
+        candidate = self._candidate_of[entry_id]
+        if candidate.selection is None:
+            return
+        for location_id in candidate.location_ids:
+            group = self._groups[location_id][candidate.selection]
+            if group and group[0].entry_id == entry_id:
+                self._advance(location_id, candidate.selection, group, rank)
+
+    def _advance(self, location_id: UUID, selection: Selection, group: deque[Candidate],
+                 rank: int) -> None:
+        """The group's first entry left: its next one (if any) takes its place in line."""
+        fronts = self._fronts[location_id]
+        del fronts[bisect_left(fronts, rank, key=lambda front: front[0])]
+        while group and group[0].entry_id in self._gone:
+            group.popleft()
+        if group:
+            insort(fronts, (self._rank_of[group[0].entry_id], selection),
+                   key=lambda front: front[0])
