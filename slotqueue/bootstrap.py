@@ -40,7 +40,7 @@ def store_env(url: str, *, create_tables: bool = False, pool_size: int = 2) -> d
         "POSTGRES_MAX_OVERFLOW": "4",
         "POSTGRES_CONNECT_TIMEOUT": "10",
         "POSTGRES_LOCK_TIMEOUT": "10",
-        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_PRE_PING": "n",  # a dead connection fails fast and the library retries
     }
 
 
