@@ -50,14 +50,24 @@ class Choice:
     passed_over: list[Ranked] = field(default_factory=list)
 
 
-def _candidate(row: tuple[Any, ...]) -> tuple[Candidate, int]:
-    entry_id, customer_id, joined_at, status, deposit, rank = row[:6]
-    tz, horizon, rule, days, blocks, locs = row[6:]
-    selection = None if horizon is None else Selection(
-        timezone=tz, date_horizon_key=horizon, weekday_rule_key=rule,
-        custom_weekdays=tuple(days), time_block_keys=tuple(blocks))
-    return Candidate(entry_id, customer_id, joined_at, status, deposit,
-                     frozenset(locs), selection), rank
+def _candidates(rows: list[tuple[Any, ...]]) -> list[tuple[Candidate, int]]:
+    """Candidates from query rows; equal choices share one Selection and one location set
+    (a large queue holds far fewer distinct choices than entries)."""
+    selections: dict[tuple[Any, ...], Selection | None] = {}
+    places: dict[tuple[Any, ...], frozenset[UUID]] = {}
+    found = []
+    for entry_id, customer_id, joined_at, status, deposit, rank, *choice, locs in rows:
+        key = (choice[0], choice[1], choice[2], tuple(choice[3] or ()), tuple(choice[4] or ()))
+        if key not in selections:
+            selections[key] = None if choice[1] is None else Selection(
+                timezone=key[0], date_horizon_key=key[1], weekday_rule_key=key[2],
+                custom_weekdays=key[3], time_block_keys=key[4])
+        where = tuple(locs)
+        if where not in places:
+            places[where] = frozenset(where)
+        found.append((Candidate(entry_id, customer_id, joined_at, status, deposit,
+                                places[where], selections[key]), rank))
+    return found
 
 
 class QueueIndex:
@@ -84,7 +94,7 @@ class QueueIndex:
 
     @classmethod
     def load(cls, conn: psycopg.Connection[Any]) -> QueueIndex:
-        return cls([_candidate(row) for row in conn.execute(ELIGIBLE_SQL, (list(RANKED),))])
+        return cls(_candidates(conn.execute(ELIGIBLE_SQL, (list(RANKED),)).fetchall()))
 
     def rank(self, entry_id: UUID) -> int:
         """The entry's rank now: its rank at load less the entries ahead of it that left."""
