@@ -15,6 +15,7 @@ import json
 import math
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -158,6 +159,13 @@ def timed(action: Callable[[], Any]) -> float:
     started = time.perf_counter()
     action()
     return time.perf_counter() - started
+
+
+def child_cpu() -> float:
+    """CPU seconds (user + system) of the waited-for children so far: a cost that, unlike wall
+    time, other load on a shared machine barely changes."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 # --- the machine ------------------------------------------------------------------------------
