@@ -49,8 +49,11 @@ class QueueEntry(Aggregate):
         return self.status not in lc.FINAL
 
     def _next(self, trigger: str, **facts: bool) -> tuple[str, str]:
-        status = lc.next_status(self.status, trigger, **facts)
-        return status, lc.next_deposit_status(self.deposit_status, trigger)
+        try:
+            status = lc.next_status(self.status, trigger, **facts)
+            return status, lc.next_deposit_status(self.deposit_status, trigger)
+        except TransitionRefused as exc:
+            raise TransitionRefused(f"{exc} (queue entry {self.id})") from None
 
     def require_deposit(self, now: datetime, grace: timedelta) -> None:
         status, deposit = self._next("require_deposit")

@@ -49,15 +49,28 @@ class Ticker:
         """Starts a dispatch run unless one is under way; returns at once."""
         if self._worker is not None and self._worker.is_alive():
             age = time.monotonic() - self._started
-            if age < self.settings.run_timeout_seconds:
+            if age < self.settings.run_timeout_seconds and not self._server_restarted(age):
                 return  # still working; coalesce instead of overlapping
             self.abandoned += 1
-            log.error("dispatch run hung; starting a new one beside it",
-                      extra={"fields": {"hung_seconds": round(age, 1)}})
+            log.error("dispatch run stuck (hung, or the server restarted under it); "
+                      "starting a new one beside it",
+                      extra={"fields": {"running_seconds": round(age, 1)}})
             self._svc = None  # its connections may be stuck: the next run builds afresh
         self._started = time.monotonic()
         self._worker = threading.Thread(target=self._run, name="dispatch", daemon=True)
         self._worker.start()
+
+    def _server_restarted(self, age: float) -> bool:
+        """A run that outlives two intervals checks whether PostgreSQL restarted under it: its
+        pooled connections would wait out their reconnect back-off (tens of seconds)."""
+        if age < 2 * self.settings.dispatch_interval_seconds or self._server_started is None:
+            return False
+        try:
+            with psycopg.connect(self.url, connect_timeout=2) as conn:
+                started = conn.execute("SELECT pg_postmaster_start_time()").fetchone()
+        except psycopg.Error:
+            return False  # still down: nothing to gain from a new run yet
+        return started != self._server_started
 
     def finish(self, timeout: float) -> None:
         """Waits (bounded) for the run under way, e.g. before the process exits."""
