@@ -46,15 +46,18 @@ def _live(table: str) -> sql.Composed:
                                    sql.Identifier(table))
 
 
-def _delete_rows(curs: Cursor[Any]) -> None:
-    for table in reversed(TABLES):
-        curs.execute(sql.SQL("DELETE FROM {}").format(_live(table)))
+def _empty_tables(curs: Cursor[Any]) -> None:
+    """TRUNCATE, not DELETE: re-inserting every key over its own deleted rows in one
+    transaction makes each unique check visit the dead versions (2.5x slower at 200k events).
+    TRUNCATE is transactional; readers wait for the rebuild's commit instead of reading the
+    old rows."""
+    curs.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(_live, TABLES))))
 
 
 def rebuild(app: Application[Any], view: QueueTablesView, progress: Progress | None = None) -> int:
     """Deletes the view's rows and its position and replays every event, in one transaction.
 
-    Readers see the old tables until the new ones commit. The library's `__migration__`
+    Readers wait for the commit and then see the new tables. The library's `__migration__`
     tracking row stays (without it the next start would rename the tracking table).
     """
     replayed = 0
@@ -65,7 +68,7 @@ def rebuild(app: Application[Any], view: QueueTablesView, progress: Progress | N
             ),
             (app.name,),
         )
-        _delete_rows(curs)
+        _empty_tables(curs)
         last = 0
         for position, changes, count in _batches(app, 0):
             writes.execute(curs, coalesce(changes, TABLES))
