@@ -150,7 +150,7 @@ def main() -> int:
     figures.add("customer_history (in-process, warm)", history, "ms", goal=GOAL_MS,
                 reference=reference)
     figures.add("customer_history (in-process, first call)", cold * 1000, "ms")
-    figures.add("the command's work in-process (history, state, JSON)", whole, "ms")
+    figures.add("the command's work in-process (history, state, passed over, JSON)", whole, "ms")
     figures.add("raw SQL read of the events", raw, "ms")
     for key, code in FLOORS.items():
         figures.add(f"python -c '{code}'", floors[key], "ms",
