@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,3 +26,20 @@ def snapshot(conn: psycopg.Connection[Any]) -> dict[str, list[tuple[Any, ...]]]:
 
 def event_count(conn: psycopg.Connection[Any]) -> int:
     return conn.execute("SELECT count(*) FROM slotqueue.queue_events").fetchone()[0]  # type: ignore[index]
+
+
+def at_once(settings: Any, url: str, count: int, work: Callable[[Any], Any]) -> list[Any]:
+    """Runs `work(service)` in `count` threads at once, each with a service of its own
+    (its own connection pools), and returns what each returned."""
+    from slotqueue.bootstrap import build  # noqa: PLC0415 - keeps this module light
+
+    services = [build(settings, url) for _ in range(count)]
+    results: list[Any] = []
+    threads = [threading.Thread(target=lambda s=s: results.append(work(s))) for s in services]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for svc in services:
+        svc.close()
+    return results

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -10,10 +9,9 @@ import pytest
 from slotqueue import audit
 from slotqueue.aggregates.errors import DomainError, InvalidInput, NotFound, TransitionRefused
 from slotqueue.aggregates.matcher import Selection
-from slotqueue.bootstrap import build
 from slotqueue.reference_data import load_presets
 
-from dbsupport import NOW, event_count, snapshot
+from dbsupport import NOW, at_once, event_count, snapshot
 
 GRACE = timedelta(minutes=120)
 
@@ -38,16 +36,8 @@ def test_a_customer_with_an_open_entry_gets_that_entry_back(service):
 
 
 def test_concurrent_joins_for_one_phone_make_one_customer_and_one_entry(settings, service, db):
-    others = [build(settings, service.url) for _ in range(6)]
-    results = []
-    threads = [threading.Thread(target=lambda o=o: results.append(
-        o.app.join("808-555-0123", None, NOW))) for o in others]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for o in others:
-        o.close()
+    results = at_once(settings, service.url, 6,
+                      lambda svc: svc.app.join("808-555-0123", None, NOW))
     assert len(results) == 6
     assert len({r.queue_entry_id for r in results}) == 1
     assert sum(r.new_entry for r in results) == 1

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 from eventsourcing.persistence import Tracking
 
 from slotqueue.aggregates.matcher import Selection
-from slotqueue.bootstrap import build, store_env
+from slotqueue.bootstrap import store_env
 from slotqueue.processes.projection_runner import SupervisedProjection
 from slotqueue.projections import maintenance, writes
 from slotqueue.projections.queue_projection import event_writes
 from slotqueue.reference_data import load_presets
 
-from dbsupport import NOW, event_count, snapshot
+from dbsupport import NOW, at_once, event_count, snapshot
 
 GRACE = timedelta(minutes=120)
 
@@ -113,14 +112,7 @@ def test_verify_catches_a_row_changed_behind_its_back(service, add_location, db)
 
 def test_concurrent_catch_ups_apply_each_event_exactly_once(service, add_location, db, settings):
     _populate(service, add_location, db, customers=12)
-    others = [build(settings, service.url) for _ in range(4)]
-    threads = [threading.Thread(target=o.catch_up) for o in others]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for o in others:
-        o.close()
+    at_once(settings, service.url, 4, lambda svc: svc.catch_up())
     assert maintenance.status(service.app, service.view, "queue_tables").lag == 0
     assert maintenance.verify(service.app, service.view) == []
     assert db.execute("SELECT count(*) FROM customers").fetchone() == (12,)
