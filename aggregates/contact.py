@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
-
 from slotqueue.aggregates.errors import InvalidInput
 
 MAX_INPUT = 254
@@ -12,6 +9,8 @@ MAX_INPUT = 254
 
 def normalise_phone(raw: str, region: str = "US") -> str:
     """`808-555-0101`, `(808) 555-0101` or `+18085550101` → `+18085550101`."""
+    import phonenumbers  # noqa: PLC0415 - 40 ms of import that read-only commands skip
+
     text = (raw or "").strip()
     if not text or len(text) > 32:
         raise InvalidInput(f"invalid phone {raw!r}: expected a phone number like 808-555-0101")
@@ -26,6 +25,8 @@ def normalise_phone(raw: str, region: str = "US") -> str:
 
 def normalise_email(raw: str | None) -> str | None:
     """A syntactically valid address (domain lower-cased), or None when not given."""
+    from email_validator import EmailNotValidError, validate_email  # noqa: PLC0415
+
     if raw is None:
         return None
     if not raw.strip() or len(raw) > MAX_INPUT:

@@ -17,9 +17,7 @@ from slotqueue import logs
 from slotqueue.bootstrap import build, migrate_database
 from slotqueue.database import embedded_url, resolve_url, with_dbname
 from slotqueue.processes.booking import make_booker
-from slotqueue.processes.demo import SimulatedMonitor, seed
 from slotqueue.processes.dispatcher import Summary, dispatch_once
-from slotqueue.processes.service import run_service
 from slotqueue.scripts.common import JsonOption, emit, errors, service
 from slotqueue.settings import load_settings
 
@@ -55,6 +53,8 @@ def run(as_json: JsonOption = False) -> None:
         url = resolve_url(settings.database_url, settings.data_dir)
         with service(as_json, catch_up=False):
             pass  # refuses an unmigrated database before anything starts
+        from slotqueue.processes.service import run_service  # noqa: PLC0415 - APScheduler
+
         run_service(settings, url)
 
 
@@ -96,6 +96,9 @@ def demo(
     Uses its own database, slotqueue_demo, on the embedded PostgreSQL, made afresh each time.
     With --json, stdout carries one JSON object per line (the messages as they are queued).
     """
+    from slotqueue.processes.demo import SimulatedMonitor, seed  # noqa: PLC0415
+    from slotqueue.processes.service import run_service  # noqa: PLC0415
+
     with errors(as_json):
         base = load_settings()
         server = embedded_url(base.data_dir / "pgdata")
