@@ -15,7 +15,3 @@ class TransitionRefused(DomainError):
 
 class NotFound(DomainError):
     """No customer, queue entry or location has this id."""
-
-
-class RefundNeeded(DomainError):
-    """A payment was recorded for an entry that was not waiting for one; it must be refunded."""

@@ -19,13 +19,12 @@ from slotqueue.aggregates.ids import stable_id
 
 WEEKEND = "weekend"
 NO_ELIGIBLE = "no_eligible_customer"
-VANISHED = "vanished"
 ATTEMPTING = "attempting"
 BOOKED = "booked"
 ATTEMPT_FAILED = "attempt_failed"
 SKIPPED = "skipped"
 RESULT_OUTCOMES = {"success": BOOKED, "fail": ATTEMPT_FAILED, "skipped": SKIPPED}
-DECISIONS = (WEEKEND, NO_ELIGIBLE, VANISHED, ATTEMPTING)
+DECISIONS = (WEEKEND, NO_ELIGIBLE, ATTEMPTING)
 INTERRUPTED = "attempt_interrupted"
 
 
