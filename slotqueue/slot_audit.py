@@ -7,7 +7,6 @@ to the moment of the decision and applying the dispatcher's checks to it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -26,18 +25,17 @@ from slotqueue.application import SlotQueue
 BEHIND_WINNER = "behind_winner"
 
 
-@dataclass(frozen=True)
-class Verdict:
-    entry_id: UUID
-    customer_id: UUID
-    rank: int | None
-    failed: str | None  # the first check failed; None only for the winner
+Events = dict[UUID, list[Any]]  # events read once per audit, replayed as often as needed
 
 
-def recorded_state(app: SlotQueue, aggregate_id: UUID, before: datetime) -> Any:
+def recorded_state(app: SlotQueue, aggregate_id: UUID, before: datetime,
+                   read: Events | None = None) -> Any:
     """The aggregate as it stood when `before` was recorded (library timestamps)."""
+    read = {} if read is None else read
+    if aggregate_id not in read:
+        read[aggregate_id] = list(app.events.get(aggregate_id))
     state = None
-    for event in app.events.get(aggregate_id):
+    for event in read[aggregate_id]:
         if event.timestamp > before:
             break
         state = event.mutate(state)
@@ -55,8 +53,8 @@ def _decision(app: SlotQueue, slot_id: UUID) -> tuple[OpenedSlot, Any]:
     return slot, decided
 
 
-def _candidate(app: SlotQueue, entry: QueueEntry, moment: datetime) -> Candidate:
-    customer = recorded_state(app, entry.customer_id, moment)
+def _candidate(app: SlotQueue, entry: QueueEntry, moment: datetime, read: Events) -> Candidate:
+    customer = recorded_state(app, entry.customer_id, moment, read)
     selection = None
     if isinstance(customer, Customer) and customer.selection is not None:
         selection = Selection.from_json(customer.selection)
@@ -65,7 +63,8 @@ def _candidate(app: SlotQueue, entry: QueueEntry, moment: datetime) -> Candidate
                      entry.deposit_status, locations, selection)
 
 
-def verdict_for(app: SlotQueue, slot: OpenedSlot, decided: Any, entry: QueueEntry) -> str | None:
+def verdict_for(app: SlotQueue, slot: OpenedSlot, decided: Any, entry: QueueEntry,
+                read: Events | None = None) -> str | None:
     """The first check `entry` failed for this slot, as its state stood at the decision."""
     if decided.outcome == WEEKEND:
         return WEEKEND
@@ -75,7 +74,7 @@ def verdict_for(app: SlotQueue, slot: OpenedSlot, decided: Any, entry: QueueEntr
             return None
         if (entry.joined_at, str(entry.id)) > (winner["joined_at"], str(winner["entry_id"])):
             return BEHIND_WINNER
-    candidate = _candidate(app, entry, decided.timestamp)
+    candidate = _candidate(app, entry, decided.timestamp, {} if read is None else read)
     return first_failed_check(candidate, slot.location_id, slot.slot_datetime,
                               Presets.from_json(decided.presets), decided.at)
 
@@ -123,13 +122,13 @@ def _ahead(app: SlotQueue, conn: psycopg.Connection[Any], slot: OpenedSlot, deci
     rows = conn.execute(
         "SELECT id FROM queue_entries WHERE created_at <= %s ORDER BY created_at, id",
         (decided.at,)).fetchall()
-    found, rank = [], 0
+    found, rank, read = [], 0, {}
     for (entry_id,) in rows:
-        entry = recorded_state(app, entry_id, decided.timestamp)
+        entry = recorded_state(app, entry_id, decided.timestamp, read)
         if not isinstance(entry, QueueEntry) or entry.status not in lc.RANKED:
             continue
         rank += 1
-        failed = verdict_for(app, slot, decided, entry)
+        failed = verdict_for(app, slot, decided, entry, read)
         if failed in (None, BEHIND_WINNER) or len(found) >= limit:
             break
         found.append({"rank": rank, "queue_entry_id": entry.id,
@@ -149,14 +148,15 @@ def passed_over(app: SlotQueue, conn: psycopg.Connection[Any], customer: Custome
         "AND s.decided_at >= (SELECT min(created_at) FROM queue_entries WHERE id = ANY(%s)) "
         "AND (s.winner_entry_id IS NULL OR s.winner_entry_id <> ALL(%s)) "
         "ORDER BY s.decided_at DESC LIMIT %s", (entry_ids, entry_ids, limit)).fetchall()
-    found = []
+    found: list[dict[str, Any]] = []
+    read: Events = {}
     for (slot_id,) in rows:
         slot, decided = _decision(app, slot_id)
         for entry_id in entry_ids:
-            entry = recorded_state(app, entry_id, decided.timestamp)
+            entry = recorded_state(app, entry_id, decided.timestamp, read)
             if isinstance(entry, QueueEntry) and entry.status in lc.OPEN:
                 found.append({"slot_key": slot.slot_key, "slot_id": slot_id,
                               "decided_at": decided.at, "outcome": slot.outcome,
                               "queue_entry_id": entry_id,
-                              "failed": verdict_for(app, slot, decided, entry)})
+                              "failed": verdict_for(app, slot, decided, entry, read)})
     return found
