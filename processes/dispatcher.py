@@ -25,7 +25,7 @@ from slotqueue.bootstrap import SLOT_OPENED, Service
 from slotqueue.processes import deposits, slot_watcher
 from slotqueue.processes.booking import Booker
 from slotqueue.processes.queue_index import QueueIndex
-from slotqueue.processes.slot_decision import SlotDecider
+from slotqueue.processes.slot_decision import SlotDecider, load_slot
 from slotqueue.reference_data import load_presets
 
 log = logging.getLogger("slotqueue.dispatcher")
@@ -66,7 +66,6 @@ class DispatchRun:
         self.summary = Summary(dispatcher_run_id=uuid4())
         self.run_id = self.summary.dispatcher_run_id
         self.day = now.astimezone(ZoneInfo(self.settings.timezone)).date().isoformat()
-        self._index: QueueIndex | None = None
 
     def run(self) -> Summary:
         watermark = self._watermark()
@@ -109,12 +108,6 @@ class DispatchRun:
             self.app, self.conn, self.now, self.settings.deposit_rank_threshold,
             self.svc.deposit_grace)
 
-    @property
-    def index(self) -> QueueIndex:
-        if self._index is None:
-            self._index = QueueIndex.load(self.conn)
-        return self._index
-
     def _decide_open_slots(self, fresh: list[OpenedSlot]) -> None:
         """Claims every slot still without an outcome, oldest first, and decides each."""
         known = {slot.id: slot for slot in fresh}
@@ -122,7 +115,8 @@ class DispatchRun:
         if not ids:
             return
         decider = SlotDecider(
-            self.app, self.booker, self.conn, self.index, load_presets(self.conn), self.run_id,
+            self.app, self.booker, self.conn, QueueIndex.load(self.conn), load_presets(self.conn),
+            self.run_id,
             self.now, self.day, self.settings.timezone, self.settings.opportunity_rank_threshold)
         for start in range(0, len(ids), MAX_PER_SAVE):
             slots = [known.get(i) or self._load_slot(i) for i in ids[start:start + MAX_PER_SAVE]]
@@ -167,9 +161,7 @@ class DispatchRun:
         return slot
 
     def _load_slot(self, slot_id: UUID) -> OpenedSlot:
-        slot = self.app.repository.get(slot_id)
-        assert isinstance(slot, OpenedSlot)
-        return slot
+        return load_slot(self.app, slot_id)
 
 
 def dispatch_once(svc: Service, booker: Booker, now: datetime | None = None,

@@ -25,6 +25,12 @@ from slotqueue.processes.booking import Booker, BookingResult
 from slotqueue.processes.queue_index import QueueIndex, Ranked
 
 
+def load_slot(app: SlotQueue, slot_id: UUID) -> OpenedSlot:
+    slot = app.repository.get(slot_id)
+    assert isinstance(slot, OpenedSlot)
+    return slot
+
+
 @dataclass
 class Tally:
     attempts: int = 0
@@ -161,9 +167,7 @@ class SlotDecider:
         self.app.save(slot, *([entry] if entry is not None else []))
 
     def _reload(self, slot_id: UUID) -> OpenedSlot:
-        slot = self.app.repository.get(slot_id)
-        assert isinstance(slot, OpenedSlot)
-        return slot
+        return load_slot(self.app, slot_id)
 
     def _location_name(self, location_id: UUID) -> str:
         if location_id not in self._names:
