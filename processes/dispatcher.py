@@ -17,16 +17,16 @@ from zoneinfo import ZoneInfo
 import psycopg
 from eventsourcing.persistence import IntegrityError
 
+from slotqueue.adapters.booking import Booker
+from slotqueue.adapters.presets import load_presets
 from slotqueue.aggregates.errors import DomainError
 from slotqueue.aggregates.opened_slot import OpenedSlot
 from slotqueue.aggregates.watermark import Watermark
-from slotqueue.application import MAX_PER_SAVE
+from slotqueue.application.queue import MAX_PER_SAVE
 from slotqueue.bootstrap import SLOT_OPENED, Service
 from slotqueue.processes import deposits, slot_watcher
-from slotqueue.processes.booking import Booker
 from slotqueue.processes.queue_index import QueueIndex
 from slotqueue.processes.slot_decision import SlotDecider, load_slot
-from slotqueue.reference_data import load_presets
 
 log = logging.getLogger("slotqueue.dispatcher")
 

@@ -11,7 +11,7 @@ import threading
 
 from eventsourcing.projection import ProjectionRunner
 
-from slotqueue.application import SlotQueue
+from slotqueue.application.queue import SlotQueue
 from slotqueue.projections.queue_projection import QueueTablesProjection, QueueTablesView
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ import psycopg
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from slotqueue.adapters.booking import make_booker
 from slotqueue.bootstrap import Service, build, store_env
-from slotqueue.processes.booking import make_booker
 from slotqueue.processes.dispatcher import Summary, dispatch_once
 from slotqueue.processes.projection_runner import SupervisedProjection
 from slotqueue.settings import Settings

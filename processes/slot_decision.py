@@ -15,13 +15,13 @@ from uuid import UUID
 import psycopg
 from eventsourcing.persistence import IntegrityError
 
+from slotqueue.adapters.booking import Booker, BookingResult
 from slotqueue.aggregates.eligibility import is_weekend
 from slotqueue.aggregates.errors import DomainError
 from slotqueue.aggregates.matcher import Presets
 from slotqueue.aggregates.opened_slot import ATTEMPTING, NO_ELIGIBLE, WEEKEND, OpenedSlot
 from slotqueue.aggregates.queue_entry import QueueEntry
-from slotqueue.application import MAX_PER_SAVE, SlotQueue
-from slotqueue.processes.booking import Booker, BookingResult
+from slotqueue.application.queue import MAX_PER_SAVE, SlotQueue
 from slotqueue.processes.queue_index import QueueIndex, Ranked
 
 

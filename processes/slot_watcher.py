@@ -15,7 +15,7 @@ from eventsourcing.persistence import IntegrityError
 from slotqueue.aggregates.errors import InvalidInput
 from slotqueue.aggregates.matcher import local_slot_datetime, parse_time_text, slot_key
 from slotqueue.aggregates.opened_slot import OpenedSlot
-from slotqueue.application import MAX_PER_SAVE, SlotQueue
+from slotqueue.application.queue import MAX_PER_SAVE, SlotQueue
 
 log = logging.getLogger(__name__)
 BATCH = MAX_PER_SAVE

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from slotqueue import audit, slot_audit
 from slotqueue.aggregates.errors import InvalidInput
+from slotqueue.projections import audit, slot_audit
 from slotqueue.scripts.common import JsonOption, emit, parse_id, service
 
 

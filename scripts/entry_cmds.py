@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 import typer
 
+from slotqueue.adapters.presets import load_presets
 from slotqueue.aggregates.errors import InvalidInput
 from slotqueue.aggregates.lifecycle import RANKED
 from slotqueue.aggregates.matcher import Selection
 from slotqueue.bootstrap import Service
-from slotqueue.reference_data import load_presets
 from slotqueue.scripts.common import JsonOption, emit, fail, now, parse_id, service
 
 EntryId = Annotated[str, typer.Argument(help="The queue entry's id.")]

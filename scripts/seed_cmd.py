@@ -11,7 +11,7 @@ from rich.progress import Progress
 
 from slotqueue.projections.maintenance import catch_up
 from slotqueue.scripts.common import JsonOption, emit, service, stderr_is_terminal
-from slotqueue.seeding import seed_customers
+from slotqueue.scripts.seeding import seed_customers
 
 
 def seed(

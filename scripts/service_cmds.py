@@ -14,9 +14,9 @@ import typer
 from psycopg import sql
 
 from slotqueue import logs
+from slotqueue.adapters.booking import make_booker
 from slotqueue.bootstrap import build, migrate_database
 from slotqueue.database import embedded_url, resolve_url, with_dbname
-from slotqueue.processes.booking import make_booker
 from slotqueue.processes.dispatcher import Summary, dispatch_once
 from slotqueue.scripts.common import JsonOption, emit, errors, service
 from slotqueue.settings import load_settings
@@ -96,8 +96,8 @@ def demo(
     Uses its own database, slotqueue_demo, on the embedded PostgreSQL, made afresh each time.
     With --json, stdout carries one JSON object per line (the messages as they are queued).
     """
-    from slotqueue.processes.demo import SimulatedMonitor, seed  # noqa: PLC0415
     from slotqueue.processes.service import run_service  # noqa: PLC0415
+    from slotqueue.scripts.demo import SimulatedMonitor, seed  # noqa: PLC0415
 
     with errors(as_json):
         base = load_settings()

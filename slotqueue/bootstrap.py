@@ -14,7 +14,7 @@ from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
 from slotqueue.aggregates.watermark import Watermark
-from slotqueue.application import SlotQueue
+from slotqueue.application.queue import SlotQueue
 from slotqueue.database import eventsourcing_env, resolve_url
 from slotqueue.migrate import apply_migrations, pending_migrations
 from slotqueue.projections.maintenance import catch_up

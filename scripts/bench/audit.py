@@ -27,7 +27,7 @@ from uuid import UUID
 import common
 import psycopg
 
-from slotqueue import audit, slot_audit
+from slotqueue.projections import audit, slot_audit
 
 GOAL_MS = 200.0
 EVENTS_SQL = ("SELECT originator_id, originator_version, topic, state "

@@ -34,12 +34,12 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg import sql
 
+from slotqueue.adapters.presets import load_presets
 from slotqueue.aggregates.customer import Customer
 from slotqueue.aggregates.matcher import Selection
 from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.bootstrap import Service, build, migrate_database
 from slotqueue.database import embedded_url, with_dbname
-from slotqueue.reference_data import load_presets
 from slotqueue.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]

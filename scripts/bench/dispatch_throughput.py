@@ -1,6 +1,6 @@
 """Benchmark 2: one dispatcher run over 1,000 opened slots, against queues of 1k, 10k, 100k.
 
-Each queue is loaded with `slotqueue.seeding` (the command path, as `slotqueue seed` does: half
+Each queue is loaded with `scripts/seeding.py` (the command path, as `slotqueue seed` does: half
 the customers paid, windows and locations varied); each run opens --slots new weekday slots in
 `slot_states` and times `dispatch_once` (booking adapter `off`, shadow mode: every decision,
 intent and result is recorded, nobody leaves the queue, so runs stay comparable).
@@ -20,10 +20,10 @@ from typing import Any
 import common
 import psycopg
 
+from slotqueue.adapters.booking import OffBooker
 from slotqueue.aggregates.watermark import Watermark
-from slotqueue.processes.booking import OffBooker
 from slotqueue.processes.dispatcher import dispatch_once
-from slotqueue.seeding import seed_customers
+from slotqueue.scripts.seeding import seed_customers
 
 GOAL_RATIO = 0.5
 

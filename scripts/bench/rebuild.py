@@ -1,6 +1,6 @@
 """Benchmark 5: `slotqueue projections rebuild` over at least 200,000 events.
 
-Loads customers through the command path (`slotqueue.seeding`, as `slotqueue seed` does) until
+Loads customers through the command path (`scripts/seeding.py`, as `slotqueue seed` does) until
 the event store holds --events events, then times `slotqueue projections rebuild` as a
 subprocess (start to exit, everything included) and the in-process rebuild.
 
@@ -22,7 +22,7 @@ from psycopg import sql
 from slotqueue.projections import maintenance
 from slotqueue.projections.queue_projection import TABLES
 from slotqueue.projections.writes import live_schema
-from slotqueue.seeding import seed_customers
+from slotqueue.scripts.seeding import seed_customers
 
 GOAL_RATIO = 0.3
 EVENTS_PER_CUSTOMER = 6  # registered, entry opened, windows, locations, joined, (+2 if paid)/2

@@ -22,10 +22,10 @@ import common
 import psycopg
 from psycopg import sql
 
+from slotqueue.adapters.presets import load_presets
 from slotqueue.aggregates.matcher import Selection
 from slotqueue.bootstrap import build
 from slotqueue.database import with_dbname
-from slotqueue.reference_data import load_presets
 from slotqueue.settings import Settings
 
 NO_ID = "5b0c0c1e-0000-4000-8000-00000000dead"  # a well-formed id nobody has

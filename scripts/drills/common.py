@@ -33,12 +33,12 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from slotqueue.adapters.presets import load_presets
 from slotqueue.aggregates.customer import Customer
 from slotqueue.aggregates.matcher import Selection
 from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.bootstrap import build, migrate_database
 from slotqueue.database import embedded_url, with_dbname
-from slotqueue.reference_data import load_presets
 from slotqueue.settings import Settings, load_settings
 
 HONOLULU = ZoneInfo("Pacific/Honolulu")

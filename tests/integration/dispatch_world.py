@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from slotqueue.adapters.booking import Booker, BookingResult, make_booker
+from slotqueue.adapters.presets import load_presets
 from slotqueue.aggregates.matcher import Selection, slot_key
-from slotqueue.application import Joined
+from slotqueue.application.queue import Joined
 from slotqueue.bootstrap import Service
-from slotqueue.processes.booking import Booker, BookingResult, make_booker
 from slotqueue.processes.dispatcher import Summary, dispatch_once
-from slotqueue.reference_data import load_presets
 
 HONOLULU = ZoneInfo("Pacific/Honolulu")
 GRACE = timedelta(minutes=120)

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from slotqueue import audit
+from slotqueue.adapters.presets import load_presets
 from slotqueue.aggregates.errors import DomainError, InvalidInput, NotFound, TransitionRefused
 from slotqueue.aggregates.matcher import Selection
-from slotqueue.reference_data import load_presets
+from slotqueue.projections import audit
 
 from dbsupport import NOW, at_once, event_count, snapshot
 

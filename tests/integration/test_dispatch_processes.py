@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 from dispatch_world import World, next_weekday
 
-from slotqueue.processes.booking import make_booker
+from slotqueue.adapters.booking import make_booker
 from slotqueue.processes.dispatcher import dispatch_once
 from slotqueue.projections import maintenance
 

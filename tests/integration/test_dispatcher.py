@@ -7,9 +7,8 @@ from datetime import timedelta
 import pytest
 from dispatch_world import GRACE, CountingBooker, World, next_weekday
 
-from slotqueue import slot_audit
-from slotqueue.processes.booking import StubBooker
-from slotqueue.projections import maintenance
+from slotqueue.adapters.booking import StubBooker
+from slotqueue.projections import maintenance, slot_audit
 
 from dbsupport import event_count, snapshot
 

@@ -6,12 +6,12 @@ from datetime import timedelta
 
 from eventsourcing.persistence import Tracking
 
+from slotqueue.adapters.presets import load_presets
 from slotqueue.aggregates.matcher import Selection
 from slotqueue.bootstrap import store_env
 from slotqueue.processes.projection_runner import SupervisedProjection
 from slotqueue.projections import maintenance, writes
 from slotqueue.projections.queue_projection import event_writes
-from slotqueue.reference_data import load_presets
 
 from dbsupport import NOW, at_once, event_count, snapshot
 

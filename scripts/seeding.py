@@ -15,11 +15,11 @@ from uuid import UUID
 
 import psycopg
 
+from slotqueue.adapters.presets import load_presets
 from slotqueue.aggregates.customer import Customer
 from slotqueue.aggregates.matcher import Presets, Selection
 from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.bootstrap import Service
-from slotqueue.reference_data import load_presets
 
 FIRST_PHONE = 8082000000  # +1 808 200-0000 onward: valid Honolulu numbers
 BLOCKS = ("early", "late", "midday", "afternoon")

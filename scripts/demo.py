@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from slotqueue.adapters.presets import load_presets
 from slotqueue.aggregates.matcher import Selection
 from slotqueue.bootstrap import Service
-from slotqueue.reference_data import load_presets
 
 log = logging.getLogger("slotqueue.demo")
 LOCATIONS = ("Dillingham", "Kapolei", "Wahiawa", "Kaneohe")
