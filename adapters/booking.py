@@ -1,4 +1,8 @@
-"""Booking adapters (spec §4.7), chosen by SLOTQUEUE_BOOKER: stub, off, sim."""
+"""Booking adapters (spec §4.7), chosen by SLOTQUEUE_BOOKER: stub, off, sim.
+
+Every call carries the attempt's id, recorded before the call: an adapter that talks to a real
+booking system passes it on as the idempotency key, so a repeated call cannot book twice.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,8 @@ class Booker(Protocol):
     name: str
 
     def book_slot(
-        self, customer_id: UUID, location_id: UUID, slot_datetime_utc: datetime
+        self, customer_id: UUID, location_id: UUID, slot_datetime_utc: datetime,
+        attempt_id: UUID,
     ) -> BookingResult: ...
 
 
@@ -32,8 +37,8 @@ class StubBooker:
 
     name = "stub"
 
-    def book_slot(self, customer_id: UUID, location_id: UUID, slot_datetime_utc: datetime
-                  ) -> BookingResult:
+    def book_slot(self, customer_id: UUID, location_id: UUID, slot_datetime_utc: datetime,
+                  attempt_id: UUID) -> BookingResult:
         return BookingResult("fail", "stub_booker",
                              "no DMV booking integration yet (SLOTQUEUE_BOOKER=stub)")
 
@@ -43,8 +48,8 @@ class OffBooker:
 
     name = "off"
 
-    def book_slot(self, customer_id: UUID, location_id: UUID, slot_datetime_utc: datetime
-                  ) -> BookingResult:
+    def book_slot(self, customer_id: UUID, location_id: UUID, slot_datetime_utc: datetime,
+                  attempt_id: UUID) -> BookingResult:
         return BookingResult("skipped", "booking_off", "shadow mode (SLOTQUEUE_BOOKER=off)")
 
 
@@ -64,8 +69,8 @@ class SimBooker:
                                                       connect_timeout=5)
         return conn
 
-    def book_slot(self, customer_id: UUID, location_id: UUID, slot_datetime_utc: datetime
-                  ) -> BookingResult:
+    def book_slot(self, customer_id: UUID, location_id: UUID, slot_datetime_utc: datetime,
+                  attempt_id: UUID) -> BookingResult:
         local = slot_datetime_utc.astimezone(self.zone)
         try:
             row = self._query(location_id, local)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import psycopg
 from psycopg.rows import tuple_row
 
 from slotqueue.aggregates.matcher import Presets
+
+log = logging.getLogger("slotqueue.presets")
 
 # rules_json is read as text and decoded here, so a connection's own jsonb loaders or row
 # factory cannot change what the matcher sees; extra columns of the table are never selected.
@@ -20,9 +23,30 @@ _ACTIVE_PRESETS = """
 """
 
 
-def load_presets(conn: psycopg.Connection[Any]) -> Presets:
-    """Reads the ACTIVE presets; a malformed rules_json raises InvalidInput naming the row."""
+def _rows(conn: psycopg.Connection[Any]) -> list[tuple[str, str, Any]]:
     with conn.cursor(row_factory=tuple_row) as cur:
         cur.execute(_ACTIVE_PRESETS)
-        rows = [(preset_type, key, json.loads(rules)) for preset_type, key, rules in cur]
-    return Presets.from_rows(rows)
+        return [(preset_type, key, json.loads(rules)) for preset_type, key, rules in cur]
+
+
+def load_presets(conn: psycopg.Connection[Any]) -> Presets:
+    """Reads the ACTIVE presets; a malformed rules_json raises InvalidInput naming the row."""
+    return Presets.from_rows(_rows(conn))
+
+
+class PresetSource:
+    """The presets as the dispatcher reads them: a malformed active row is set aside (only the
+    customers who chose it stop matching) and logged once, not every run."""
+
+    def __init__(self) -> None:
+        self._reported: frozenset[tuple[str, str]] = frozenset()
+
+    def load(self, conn: psycopg.Connection[Any]) -> Presets:
+        presets = Presets.tolerant(_rows(conn))
+        broken = frozenset(presets.broken)
+        for preset_type, key in sorted(broken - self._reported):
+            log.warning("malformed active preset: customers who chose it match no slot",
+                        extra={"fields": {"preset_type": preset_type, "key": key,
+                                          "reason": presets.broken[(preset_type, key)]}})
+        self._reported = broken
+        return presets

@@ -32,6 +32,7 @@ class Customer(Aggregate):
         self.selection: dict[str, Any] | None = None
         self.location_ids: list[UUID] = []
         self.last_nudged_day: str | None = None
+        self.last_chosen_slot_id: UUID | None = None
 
     def next_entry_id(self) -> UUID:
         return stable_id("queue-entry", self.id, self.entries_opened + 1)
@@ -83,6 +84,18 @@ class Customer(Aggregate):
     @event("LocationsPreferred")
     def _locations_preferred(self, location_ids: list[UUID], at: datetime) -> None:
         self.location_ids = list(location_ids)
+
+    def choose_for_slot(self, slot_id: UUID, entry_id: UUID, now: datetime) -> None:
+        """Records that the dispatcher chose this customer for an opening, from the windows and
+        locations recorded so far: saved with the decision, it makes a change of choices
+        recorded meanwhile a version conflict instead of a booking outside them."""
+        if entry_id != self.open_entry_id:
+            raise InvalidInput(f"entry {entry_id} is not customer {self.id}'s open entry")
+        self._chosen_for_slot(slot_id=slot_id, entry_id=entry_id, at=now)
+
+    @event("ChosenForSlot")
+    def _chosen_for_slot(self, slot_id: UUID, entry_id: UUID, at: datetime) -> None:
+        self.last_chosen_slot_id = slot_id
 
     def note_opportunity_passed(self, day: str, slot_id: UUID, now: datetime) -> bool:
         """At most one `opportunity_passed` nudge per customer per local day; a late nudge for

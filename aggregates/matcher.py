@@ -22,6 +22,7 @@ __all__ = [
     "Presets",
     "Selection",
     "TimeBlock",
+    "is_weekend",
     "local_slot_datetime",
     "matches",
     "parse_time_text",
@@ -73,21 +74,31 @@ def _zone(name: str) -> ZoneInfo:
         raise InvalidInput(f"unknown timezone {name!r}") from exc
 
 
-def _active(presets: Mapping[str, Any], key: object, what: str) -> Any:
-    if not isinstance(key, str) or key not in presets:
+def _active(presets: Presets, preset_type: str, key: object, what: str) -> Any:
+    found: Mapping[str, Any] = {
+        "date_horizon": presets.horizons, "time_block": presets.time_blocks,
+        "weekday_rule": presets.weekday_rules}[preset_type]
+    if presets.is_broken(preset_type, key):
+        raise InvalidInput(f"{what} {key!r} cannot be chosen now: its preset row is malformed")
+    if not isinstance(key, str) or key not in found:
         raise InvalidInput(f"unknown {what} {key!r}")
-    return presets[key]
+    return found[key]
+
+
+def is_weekend(slot_utc: datetime, timezone: str) -> bool:
+    """Rule 1 of spec §4.3, the only place it is written: Saturday and Sunday never match."""
+    return _aware(slot_utc, "slot").astimezone(_zone(timezone)).isoweekday() > 5
 
 
 def validate_selection(selection: Selection, presets: Presets) -> Selection:
     """Refuses a selection naming unknown values; returns it normalised (sorted, deduplicated)."""
     _zone(selection.timezone)
-    _active(presets.horizons, selection.date_horizon_key, "date horizon")
-    mode = _active(presets.weekday_rules, selection.weekday_rule_key, "weekday rule")
+    _active(presets, "date_horizon", selection.date_horizon_key, "date horizon")
+    mode = _active(presets, "weekday_rule", selection.weekday_rule_key, "weekday rule")
     if not selection.time_block_keys:
         raise InvalidInput("no time block selected: choose at least one")
     for key in selection.time_block_keys:
-        _active(presets.time_blocks, key, "time block")
+        _active(presets, "time_block", key, "time block")
     for day in selection.custom_weekdays:
         if isinstance(day, bool) or not isinstance(day, int) or not 1 <= day <= 5:
             raise InvalidInput(f"custom weekday {day!r} is not Monday–Friday (1–5)")  # noqa: RUF001 - shown to people
@@ -115,6 +126,12 @@ def _names_active_presets(selection: Selection, presets: Presets) -> bool:
     )
 
 
+def _names_broken_preset(selection: Selection, presets: Presets) -> bool:
+    return (presets.is_broken("date_horizon", selection.date_horizon_key)
+            or presets.is_broken("weekday_rule", selection.weekday_rule_key)
+            or any(presets.is_broken("time_block", k) for k in selection.time_block_keys))
+
+
 def _rule_failure(
     local: datetime, local_now: datetime, selection: Selection, presets: Presets
 ) -> str | None:
@@ -137,11 +154,13 @@ def window_mismatch(
         zone = _zone(selection.timezone)
     except InvalidInput:
         return "unknown_preset"  # the timezone left the tz database: cannot be evaluated
-    local = _aware(slot_utc, "slot").astimezone(zone)
-    if local.isoweekday() > 5:
+    if is_weekend(slot_utc, selection.timezone):
         return "weekend"
+    if _names_broken_preset(selection, presets):
+        return "preset_unreadable"
     if not _names_active_presets(selection, presets):
         return "unknown_preset"
+    local = slot_utc.astimezone(zone)
     return _rule_failure(local, _aware(now, "now").astimezone(zone), selection, presets)
 
 

@@ -1,9 +1,14 @@
-"""The OpenedSlot aggregate: one opened slot and the journal of what became of it.
+"""The OpenedSlot aggregate: one opening of a slot (a period it was continuously listed) and
+the journal of what became of it.
 
-Its id comes from the slot key and the row's `first_seen`, so re-reading a row can never open
-it twice. The journal records what a later replay could not reconstruct: the run, the preset
-rules in force, the winner and its place in the queue, and every booking attempt, whose intent
-is recorded before the booking adapter is called.
+Its id comes from the normalised slot key and the opening's number, so re-reading the monitor's
+rows can never open it twice. The journal records what a later replay could not reconstruct:
+the run, the preset rules in force, the winner and its place in the queue, and every booking
+attempt, whose intent is recorded before the booking adapter is called.
+
+Events: SlotOpened → Claimed → Decided → AttemptStarted → AttemptFinished, then Closed when
+the slot stops being listed; AttemptAnsweredLate when the adapter answers an attempt that a
+later run had already ended as interrupted.
 """
 
 from __future__ import annotations
@@ -21,35 +26,54 @@ WEEKEND = "weekend"
 NO_ELIGIBLE = "no_eligible_customer"
 ATTEMPTING = "attempting"
 BOOKED = "booked"
+BOOKED_CONFLICT = "booked_conflict"  # the DMV booked it, but the entry could not take it
 ATTEMPT_FAILED = "attempt_failed"
 SKIPPED = "skipped"
+GONE = "gone"  # no longer listed before anyone decided it
+BASELINE = "listed_before_watch"  # listed before slotqueue watched: not an opening to decide
 RESULT_OUTCOMES = {"success": BOOKED, "fail": ATTEMPT_FAILED, "skipped": SKIPPED}
 DECISIONS = (WEEKEND, NO_ELIGIBLE, ATTEMPTING)
 INTERRUPTED = "attempt_interrupted"
 
 
+def legacy_id(slot_key: str, first_seen: datetime) -> UUID:
+    """The id openings had before issue 7 (key and first_seen), kept for their events."""
+    return stable_id("opened-slot", slot_key, first_seen.astimezone(UTC).isoformat())
+
+
 class OpenedSlot(Aggregate):
-    """A `SlotOpened` event, then Claimed → Decided → AttemptStarted → AttemptFinished."""
+    """One opening of a slot and its decision journal."""
 
     @staticmethod
-    def create_id(slot_key: str, first_seen: datetime) -> UUID:
-        # In UTC, so the same instant read under any session TimeZone gives the same id.
-        return stable_id("opened-slot", slot_key, first_seen.astimezone(UTC).isoformat())
+    def create_id(slot_key: str, opening: int) -> UUID:
+        return stable_id("opening", slot_key, opening)
 
     @event("SlotOpened")
     def __init__(
         self, slot_key: str, first_seen: datetime, location_id: UUID, slot_date: str,
         slot_time: str, slot_datetime: datetime, at: datetime, run_id: UUID,
+        opening: int = 0, baseline: bool = False, last_seen: datetime | None = None,
     ) -> None:
         self.slot_key, self.first_seen, self.location_id = slot_key, first_seen, location_id
+        self.last_seen = last_seen
         self.slot_date, self.slot_time, self.slot_datetime = slot_date, slot_time, slot_datetime
-        self.opened_at = at
+        self.opened_at, self.opened_by, self.opening = at, run_id, opening
         self.claimed_by: UUID | None = None
         self.claimed_until: datetime | None = None
-        self.outcome: str | None = None
+        self.outcome: str | None = BASELINE if baseline else None
         self.attempt: dict[str, Any] | None = None
         self.winner: dict[str, Any] | None = None
         self.decided_at: datetime | None = None
+        self.closed_at: datetime | None = None
+
+    def recreated(self) -> OpenedSlot:
+        """A new aggregate with this one's opening event (after a save that failed drained
+        it)."""
+        return OpenedSlot(
+            slot_key=self.slot_key, first_seen=self.first_seen, location_id=self.location_id,
+            slot_date=self.slot_date, slot_time=self.slot_time,
+            slot_datetime=self.slot_datetime, at=self.opened_at, run_id=self.opened_by,
+            opening=self.opening, baseline=self.outcome == BASELINE, last_seen=self.last_seen)
 
     @property
     def decided(self) -> bool:
@@ -104,31 +128,48 @@ class OpenedSlot(Aggregate):
     def _attempt_started(self, attempt_id: UUID, run_id: UUID, at: datetime, booker: str) -> None:
         self.attempt = {"attempt_id": attempt_id, "run_id": run_id, "started_at": at}
 
-    def finish_attempt(
+    def _attempt_facts(self) -> dict[str, Any]:
+        if self.attempt is None or self.winner is None:
+            raise TransitionRefused(f"slot {self.slot_key} has no attempt under way")
+        return {
+            "attempt_id": self.attempt["attempt_id"], "attempt_run_id": self.attempt["run_id"],
+            "started_at": self.attempt["started_at"], "customer_id": self.winner["customer_id"],
+            "entry_id": self.winner["entry_id"], "location_id": self.location_id,
+            "slot_key": self.slot_key, "slot_date": self.slot_date, "slot_time": self.slot_time,
+            "slot_datetime": self.slot_datetime,
+        }
+
+    def record_answer(
         self, run_id: UUID, now: datetime, result: str, error_code: str | None = None,
-        error_message: str | None = None,
+        error_message: str | None = None, conflict: str | None = None,
     ) -> None:
-        """Records the adapter's answer; only the run that started the attempt may."""
+        """Records the adapter's answer to the attempt `run_id` started. An answer that comes
+        after a later run ended the attempt as interrupted is recorded too: a booking the
+        adapter confirmed is never lost, whatever the timing."""
+        if result not in RESULT_OUTCOMES:
+            raise InvalidInput(f"unknown booking result {result!r}")
         if self.attempt is None or self.attempt["run_id"] != run_id:
             raise TransitionRefused(f"run {run_id} has no attempt under way on {self.slot_key}")
-        self._finish(run_id, now, result, error_code, error_message)
+        if self.outcome == ATTEMPTING:
+            self._finish(run_id, now, result, error_code, error_message, conflict)
+        elif self.attempt.get("interrupted"):
+            outcome = _outcome(result, conflict)
+            self._answered_late(run_id=run_id, at=now, result=result, outcome=outcome,
+                                error_code=error_code, error_message=error_message,
+                                conflict=conflict, **self._attempt_facts())
+        else:
+            raise TransitionRefused(f"slot {self.slot_key}: the attempt already ended")
 
     def _finish(
         self, run_id: UUID, now: datetime, result: str, error_code: str | None,
-        error_message: str | None,
+        error_message: str | None, conflict: str | None = None,
     ) -> None:
-        if result not in RESULT_OUTCOMES:
-            raise InvalidInput(f"unknown booking result {result!r}")
         if self.outcome != ATTEMPTING or self.attempt is None or self.winner is None:
             raise TransitionRefused(f"slot {self.slot_key} has no attempt under way")
         self._attempt_finished(
-            run_id=run_id, at=now, result=result, outcome=RESULT_OUTCOMES[result],
-            error_code=error_code, error_message=error_message,
-            attempt_id=self.attempt["attempt_id"], attempt_run_id=self.attempt["run_id"],
-            started_at=self.attempt["started_at"], customer_id=self.winner["customer_id"],
-            entry_id=self.winner["entry_id"], location_id=self.location_id,
-            slot_key=self.slot_key, slot_date=self.slot_date, slot_time=self.slot_time,
-            slot_datetime=self.slot_datetime,
+            run_id=run_id, at=now, result=result, outcome=_outcome(result, conflict),
+            error_code=error_code, error_message=error_message, conflict=conflict,
+            **self._attempt_facts(),
         )
 
     @event("AttemptFinished")
@@ -137,8 +178,23 @@ class OpenedSlot(Aggregate):
         error_message: str | None, attempt_id: UUID, attempt_run_id: UUID,
         started_at: datetime, customer_id: UUID, entry_id: UUID, location_id: UUID,
         slot_key: str, slot_date: str, slot_time: str, slot_datetime: datetime,
+        conflict: str | None = None,
     ) -> None:
         self.outcome = outcome
+        if self.attempt is not None and error_code == INTERRUPTED:
+            self.attempt = {**self.attempt, "interrupted": True}
+
+    @event("AttemptAnsweredLate")
+    def _answered_late(
+        self, run_id: UUID, at: datetime, result: str, outcome: str, error_code: str | None,
+        error_message: str | None, conflict: str | None, attempt_id: UUID,
+        attempt_run_id: UUID, started_at: datetime, customer_id: UUID, entry_id: UUID,
+        location_id: UUID, slot_key: str, slot_date: str, slot_time: str,
+        slot_datetime: datetime,
+    ) -> None:
+        self.outcome = outcome
+        if self.attempt is not None:
+            self.attempt = {**self.attempt, "interrupted": False}
 
     def is_stalled(self, now: datetime) -> bool:
         """A run claimed or attempted this slot and its lock ran out before an outcome."""
@@ -146,8 +202,9 @@ class OpenedSlot(Aggregate):
         return not self.decided and expired
 
     def interrupt(self, run_id: UUID, now: datetime) -> None:
-        """Ends an attempt whose run died: it is never repeated blindly (the DMV may have
-        booked it), so it ends as a failure that an operator should check."""
+        """Ends an attempt whose run stopped answering: it is never repeated blindly (the DMV
+        may have booked it), so it ends as a failure that an operator should check. If the
+        adapter answers after all, `record_answer` records it."""
         if not self.is_stalled(now):
             raise TransitionRefused(
                 f"slot {self.slot_key}: the attempt's lock runs until {self.claimed_until}")
@@ -156,3 +213,22 @@ class OpenedSlot(Aggregate):
             "the run attempting this booking stopped before recording its result; "
             "check with the DMV before booking this customer again",
         )
+
+    def close(self, now: datetime, last_seen: datetime) -> None:
+        """The slot stopped being listed: this opening ends (and goes to nobody if undecided)."""
+        if self.closed_at is not None:
+            raise TransitionRefused(f"slot {self.slot_key} opening {self.opening} is closed")
+        self._closed(at=now, last_seen=last_seen, slot_key=self.slot_key,
+                     undecided=self.outcome is None)
+
+    @event("Closed")
+    def _closed(self, at: datetime, last_seen: datetime, slot_key: str, undecided: bool) -> None:
+        self.closed_at = at
+        if undecided:
+            self.outcome = GONE
+
+
+def _outcome(result: str, conflict: str | None) -> str:
+    if result == "success" and conflict is not None:
+        return BOOKED_CONFLICT
+    return RESULT_OUTCOMES[result]

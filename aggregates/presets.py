@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import time
 from types import MappingProxyType
 from typing import Any
@@ -81,33 +81,56 @@ def _hhmm(moment: time) -> str:
     return moment.strftime("%H:%M:%S" if moment.second else "%H:%M")
 
 
+Rows = Iterable[tuple[str, str, Any]]
 @dataclass(frozen=True)
 class Presets:
-    """The ACTIVE rows of `target_window_presets`, parsed."""
+    """The ACTIVE rows of `target_window_presets`, parsed. `broken` holds the active rows
+    whose rules could not be read, (preset_type, key) -> why: a selection naming one of them
+    matches nothing until an operator mends the row, and nobody else is affected."""
 
     horizons: Mapping[str, int]  # date_horizon key -> days_ahead
     time_blocks: Mapping[str, TimeBlock]  # time_block key -> block
     weekday_rules: Mapping[str, str]  # weekday_rule key -> "any" | "custom"
+    broken: Mapping[tuple[str, str], str] = field(
+        default_factory=lambda: MappingProxyType({}))
 
     @classmethod
-    def from_rows(cls, rows: Iterable[tuple[str, str, Mapping[str, Any]]]) -> Presets:
+    def from_rows(cls, rows: Rows) -> Presets:
         """Builds presets from (preset_type, key, rules_json); refuses malformed rules."""
+        presets = cls.tolerant(rows)
+        if presets.broken:
+            raise InvalidInput(next(iter(presets.broken.values())))
+        return presets
+
+    @classmethod
+    def tolerant(cls, rows: Rows) -> Presets:
+        """Like `from_rows`, but a malformed row is set aside in `broken` instead of refused."""
         parsed: dict[str, dict[str, Any]] = {preset_type: {} for preset_type in _RULE_PARSERS}
+        broken: dict[tuple[str, str], str] = {}
         for preset_type, key, rules in rows:
             if preset_type not in parsed:
-                raise InvalidInput(f"unknown preset_type {preset_type!r} (key {key!r})")
-            if key in parsed[preset_type]:
-                raise InvalidInput(f"{preset_type} preset {key!r} appears twice")
-            parsed[preset_type][key] = _parse_rules(preset_type, key, rules)
+                broken[(preset_type, key)] = f"unknown preset_type {preset_type!r} (key {key!r})"
+            elif key in parsed[preset_type] or (preset_type, key) in broken:
+                broken[(preset_type, key)] = f"{preset_type} preset {key!r} appears twice"
+                parsed[preset_type].pop(key, None)
+            else:
+                try:
+                    parsed[preset_type][key] = _parse_rules(preset_type, key, rules)
+                except InvalidInput as exc:
+                    broken[(preset_type, key)] = str(exc)
         return cls(
             horizons=MappingProxyType(parsed["date_horizon"]),
             time_blocks=MappingProxyType(parsed["time_block"]),
             weekday_rules=MappingProxyType(parsed["weekday_rule"]),
+            broken=MappingProxyType(broken),
         )
 
-    def to_json(self) -> dict[str, dict[str, dict[str, Any]]]:
-        """preset_type -> key -> rules_json, as in the table."""
-        return {
+    def is_broken(self, preset_type: str, key: object) -> bool:
+        return (preset_type, key) in self.broken
+
+    def to_json(self) -> dict[str, dict[str, Any]]:
+        """preset_type -> key -> rules_json, as in the table (broken rows under "broken")."""
+        shown: dict[str, dict[str, Any]] = {
             "date_horizon": {k: {"days_ahead": d} for k, d in self.horizons.items()},
             "time_block": {
                 k: {"start": _hhmm(b.start), "end": _hhmm(b.end)}
@@ -115,9 +138,17 @@ class Presets:
             },
             "weekday_rule": {k: {"mode": m} for k, m in self.weekday_rules.items()},
         }
+        if self.broken:
+            shown["broken"] = {f"{t}:{k}": why for (t, k), why in self.broken.items()}
+        return shown
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> Presets:
-        return cls.from_rows(
-            (t, k, rules) for t, group in data.items() for k, rules in group.items()
-        )
+    def from_json(cls, data: Mapping[str, Mapping[str, Any]]) -> Presets:
+        rows = [(t, k, rules) for t, group in data.items() if t != "broken"
+                for k, rules in group.items()]
+        parsed = cls.from_rows(rows)
+        broken: dict[tuple[str, str], str] = {}
+        for name, why in data.get("broken", {}).items():
+            preset_type, _, key = str(name).partition(":")
+            broken[(preset_type, key)] = str(why)
+        return replace(parsed, broken=MappingProxyType(broken)) if broken else parsed

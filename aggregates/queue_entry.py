@@ -43,6 +43,7 @@ class QueueEntry(Aggregate):
         self.deposit_payment_ref: str | None = None
         self.refunds_due: list[str] = []
         self.attempt_slot_id: UUID | None = None
+        self.conflicts: list[UUID] = []
 
     @property
     def is_open(self) -> bool:
@@ -221,3 +222,32 @@ class QueueEntry(Aggregate):
         self.status, self.attempt_slot_id = status, None
         self.booked_at, self.booked_location_id = at, location_id
         self.booked_slot_datetime = slot_datetime
+
+    def take_confirmed_booking(
+        self, slot_id: UUID, location_id: UUID, slot_datetime: datetime, now: datetime,
+        location_name: str = "",
+    ) -> str | None:
+        """The booking adapter confirmed a booking for this entry: book it, or, when a fact
+        recorded meanwhile forbids that (booked elsewhere, paused, canceled, held for another
+        slot), record the conflict for an operator. Returns the conflict, None when booked."""
+        held_elsewhere = self.attempt_slot_id not in (None, slot_id)
+        try:
+            if held_elsewhere:
+                raise TransitionRefused(f"entry is held for slot {self.attempt_slot_id}")
+            self.book(location_id, slot_datetime, now, location_name)
+            return None
+        except TransitionRefused as exc:
+            reason = str(exc).split(" (queue entry")[0]
+        self._booking_conflicted(
+            at=now, slot_id=slot_id, location_id=location_id, slot_datetime=slot_datetime,
+            reason=reason, customer_id=self.customer_id, status=self.status)
+        if self.attempt_slot_id == slot_id:
+            self._attempt_released(slot_id=slot_id, at=now, result="conflict")
+        return reason
+
+    @event("BookingConflicted")
+    def _booking_conflicted(
+        self, at: datetime, slot_id: UUID, location_id: UUID, slot_datetime: datetime,
+        reason: str, customer_id: UUID, status: str,
+    ) -> None:
+        self.conflicts = [*self.conflicts, slot_id]

@@ -1,4 +1,8 @@
-"""The Watermark aggregate: how far the slot watcher has read `slot_states.first_seen`."""
+"""The Watermark aggregate: how far the slot watcher has read `slot_states.last_seen`.
+
+Its first position is when slotqueue began watching: slots listed before it are recorded as
+baseline openings, never decided. It never passes the database's now() (`slot_listing`).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,13 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from slotqueue.aggregates.ids import stable_id
+from slotqueue.aggregates.slot_listing import scan_mark
+
+SLOT_OPENED = "slot_opened"  # the watermark of the slot watcher (spec §3.2 seed row)
 
 
 class Watermark(Aggregate):
-    """Only ever moves forward; concurrent runs race on its version."""
+    """Only ever moves forward, never past `now`; concurrent runs race on its version."""
 
     @staticmethod
     def create_id(key: str) -> UUID:
@@ -20,8 +27,10 @@ class Watermark(Aggregate):
     @event("Started")
     def __init__(self, key: str, position: datetime, at: datetime) -> None:
         self.key, self.position, self.updated_at = key, position, at
+        self.started_at = position
 
     def advance(self, to: datetime, run_id: UUID, now: datetime) -> bool:
+        to = scan_mark(to, now)
         if to <= self.position:
             return False
         self._advanced(key=self.key, position=to, run_id=run_id, at=now)

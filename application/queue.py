@@ -1,10 +1,14 @@
-"""The event-sourced application: the commands of spec §4.1 over Customer and QueueEntry."""
+"""The event-sourced application: the commands of spec §4.1 over Customer and QueueEntry.
+
+Commands load, decide and save; a lost optimistic-concurrency race is retried from fresh
+state. Every command takes `now`; entry points read it from the injected clock.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
@@ -17,6 +21,7 @@ from slotqueue.aggregates.customer import Customer
 from slotqueue.aggregates.errors import NotFound
 from slotqueue.aggregates.matcher import Presets, Selection
 from slotqueue.aggregates.queue_entry import QueueEntry
+from slotqueue.application.clock import Clock, FixedClock
 
 A = TypeVar("A", Customer, QueueEntry)
 CONFLICT_RETRIES = 8
@@ -36,6 +41,7 @@ class SlotQueue(Application[UUID]):
     """Commands load, decide, save; a lost optimistic-concurrency race is retried."""
 
     name = "queue"
+    clock: Clock = FixedClock(datetime.min.replace(tzinfo=UTC))  # the composition root's
     # A customer who keeps winning slots whose attempts fail gathers two events per attempt;
     # a snapshot every 50 events keeps loading the entry cheap.
     snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {QueueEntry: 50, Customer: 50}
@@ -72,10 +78,18 @@ class SlotQueue(Application[UUID]):
         for start in range(0, len(aggregates), MAX_PER_SAVE):
             self.save(*aggregates[start:start + MAX_PER_SAVE])
 
-    def join(self, phone: str, email: str | None, now: datetime) -> Joined:
-        """A customer with an open entry gets that entry back, not a second one."""
+    def join(self, phone: str, email: str | None, now: datetime | None = None) -> Joined:
+        """A customer with an open entry gets that entry back, not a second one. Without
+        `now`, the join time is the clock's ordered time: ranks follow recording order."""
         e164, address = normalise_phone(phone), normalise_email(email)
-        return self._retrying(lambda: self._join(e164, address, now))
+        if now is not None:
+            return self._retrying(lambda: self._join(e164, address, now))
+
+        def ordered() -> Joined:
+            with self.clock.ordered() as at:
+                return self._join(e164, address, at)
+
+        return self._retrying(ordered)
 
     def _join(self, phone: str, email: str | None, now: datetime) -> Joined:
         try:

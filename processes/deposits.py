@@ -1,56 +1,61 @@
-"""Deposit timers (spec §4.2): lapse overdue deposits, then ask the front of the queue to pay.
+"""Deposit sweeps (spec §4.2): lapse overdue deposits, then ask the front of the queue to pay.
 
-Deadlines are data (`deposit_expires_at`), swept on every run, so a restart forgets nothing.
-The aggregates refuse a second lapse or a second request, so concurrent runs cannot double one.
+Who owes what is `queue_policy`'s rule, read from the dispatcher's view; the aggregates refuse
+a second lapse or a second request, so concurrent dispatchers cannot double one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
-import psycopg
+from eventsourcing.persistence import IntegrityError
 
 from slotqueue.aggregates.errors import DomainError
-from slotqueue.aggregates.lifecycle import RANKED
-
-OVERDUE_SQL = """
-SELECT id FROM queue_entries
-WHERE status = 'deposit_required' AND deposit_expires_at < %s
-ORDER BY deposit_expires_at, id
-"""
-
-FRONT_SQL = """
-SELECT id FROM (
-  SELECT id, deposit_status, status,
-         row_number() OVER (ORDER BY created_at, id) AS rank
-  FROM queue_entries WHERE status = ANY(%s)
-) ranked
-WHERE rank <= %s AND deposit_status = 'none' AND status = 'queued'
-ORDER BY rank
-"""
+from slotqueue.aggregates.queue_entry import QueueEntry
+from slotqueue.aggregates.queue_policy import deposit_overdue, owes_deposit
+from slotqueue.processes.queue_view import QueueView
+from slotqueue.processes.writer import Writer
 
 
-def _each(ids: list[UUID], command: Callable[[UUID], None]) -> int:
-    done = 0
+def overdue(view: QueueView, now: datetime) -> list[UUID]:
+    entries = (view.entries[i] for i in sorted(view.awaiting_deposit) if i in view.entries)
+    found = [e for e in entries if deposit_overdue(e.status, e.deposit_expires_at, now)]
+    return [e.id for e in sorted(found, key=lambda e: (e.deposit_expires_at, e.id))]
+
+
+def owing(view: QueueView, threshold: int) -> list[UUID]:
+    return [entry.id for rank, entry in view.front(threshold)
+            if owes_deposit(rank, entry.status, entry.deposit_status, threshold)]
+
+
+def _each(writer: Writer, ids: list[UUID], change: str, now: datetime,
+          grace: timedelta) -> int:
+    done = []
     for entry_id in ids:
         try:
-            command(entry_id)
-            done += 1
+            entry = writer.get(QueueEntry, entry_id)
+            if change == "lapse":
+                entry.lapse_deposit(now)
+            else:
+                entry.require_deposit(now, grace)
+            done.append(entry)
         except DomainError:
-            continue  # another run (or the customer) got there first
-    return done
+            writer.forget([entry_id])  # another run (or the customer) got there first
+    if not done:
+        return 0
+    try:
+        writer.save(*done)
+        return len(done)
+    except IntegrityError:  # one of them changed under us: take them one by one
+        writer.forget(e.id for e in done)
+        return sum(_each(writer, [e.id], change, now, grace) for e in done) if len(done) > 1 \
+            else 0
 
 
-def lapse_overdue(app: Any, conn: psycopg.Connection[Any], now: datetime) -> int:
-    ids = [row[0] for row in conn.execute(OVERDUE_SQL, (now,))]
-    return _each(ids, lambda entry_id: app.lapse_deposit(entry_id, now))
+def lapse_overdue(writer: Writer, now: datetime) -> int:
+    return _each(writer, overdue(writer.view, now), "lapse", now, timedelta(0))
 
 
-def require_front(
-    app: Any, conn: psycopg.Connection[Any], now: datetime, threshold: int, grace: timedelta
-) -> int:
-    ids = [row[0] for row in conn.execute(FRONT_SQL, (list(RANKED), threshold))]
-    return _each(ids, lambda entry_id: app.require_deposit(entry_id, now, grace))
+def require_front(writer: Writer, now: datetime, threshold: int, grace: timedelta) -> int:
+    return _each(writer, owing(writer.view, threshold), "require", now, grace)

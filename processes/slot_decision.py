@@ -1,193 +1,290 @@
-"""What happens to one claimed slot (spec §4.5 step 4): weekend, nobody, or an attempt.
+"""What happens to one opening (spec §4.5 step 4): weekend, nobody, or an attempt for the first
+eligible customer — decided against current facts, with every booking the adapter confirmed
+on record whatever the timing.
 
-The winner's entry is held and the intent to book recorded in one transaction before the
-booking adapter is called; the result and the booking (or the release) in one more. Aggregates
-stay in memory between steps and are reloaded only when a save lost a race.
+The winner is chosen from the view (`queue_policy.first_eligible` over the candidate index),
+then checked again against the winner's entry and customer aggregates. The decision, the
+intent to book and the winner's hold are saved together with an event on each of those two
+aggregates, so a pause or a change of windows recorded meanwhile is a version conflict, not a
+booking outside them. Only then is the booking adapter called. Its answer is saved with the
+next opening's decision (or when the run ends): one transaction per attempt, and the next
+decision still sees the answer, as if each had been saved alone.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from functools import partial
 from uuid import UUID
 
-import psycopg
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from slotqueue.adapters.booking import Booker, BookingResult
-from slotqueue.aggregates.eligibility import is_weekend
+from slotqueue.aggregates.customer import Customer
 from slotqueue.aggregates.errors import DomainError
-from slotqueue.aggregates.matcher import Presets
+from slotqueue.aggregates.matcher import Presets, Selection
 from slotqueue.aggregates.opened_slot import ATTEMPTING, NO_ELIGIBLE, WEEKEND, OpenedSlot
 from slotqueue.aggregates.queue_entry import QueueEntry
-from slotqueue.application.queue import MAX_PER_SAVE, SlotQueue
-from slotqueue.processes.queue_index import QueueIndex, Ranked
+from slotqueue.aggregates.queue_policy import (
+    Candidate,
+    Check,
+    Choice,
+    Ranked,
+    first_eligible,
+    first_failed_check,
+    is_weekend,
+    nudge_day,
+    passed_over,
+)
+from slotqueue.processes.queue_view import SlotState
+from slotqueue.processes.writer import Writer
+
+log = logging.getLogger("slotqueue.dispatcher")
+MAX_TRIES = 50
+PENDING_LIMIT = 100  # aggregates waiting to ride along with the next save
 
 
-def load_slot(app: SlotQueue, slot_id: UUID) -> OpenedSlot:
-    slot = app.repository.get(slot_id)
-    assert isinstance(slot, OpenedSlot)
-    return slot
+@dataclass(frozen=True)
+class Rules:
+    """What a run decides with: settings and the facts read once per run."""
+
+    presets: Presets
+    timezone: str
+    opportunity_rank: int
+    lock_ttl: timedelta
+    location_name: Callable[[UUID], str]
 
 
 @dataclass
 class Tally:
+    decided: set[UUID] = field(default_factory=set)  # openings this run recorded a decision of
     attempts: int = 0
     successes: int = 0
     nudges: int = 0
-    errors: list[str] = field(default_factory=list)
+    interrupted: int = 0
+    conflicts: list[str] = field(default_factory=list)
 
 
 @dataclass
+class _Answer:
+    """An adapter's answer held in memory until it is saved."""
+
+    slot_id: UUID
+    entry_id: UUID
+    result: BookingResult
+
+
+def choose(heads: Iterable[Ranked], front: Iterable[Ranked], check: Check,
+           opportunity_rank: int) -> Choice:
+    """First eligible wins; those of rank ≤ opportunity_rank ahead of the winner who failed
+    only on their windows were passed over (queue_policy's rules, fed by the view)."""
+    winner = first_eligible(heads, check)
+    return Choice(winner, passed_over(front, winner, opportunity_rank, check))
+
+
+def _fresh_candidate(entry: QueueEntry, customer: Customer) -> Candidate:
+    selection = None if customer.selection is None else Selection.from_json(customer.selection)
+    return Candidate(entry.id, entry.customer_id, entry.joined_at, entry.status,
+                     entry.deposit_status, frozenset(customer.location_ids), selection)
+
+
 class SlotDecider:
-    app: SlotQueue
-    booker: Booker
-    conn: psycopg.Connection[Any]
-    index: QueueIndex
-    presets: Presets
-    run_id: UUID
-    now: datetime
-    day: str
-    timezone: str
-    opportunity_rank: int
-    tally: Tally = field(default_factory=Tally)
-    _decided: list[OpenedSlot] = field(default_factory=list)
-    _names: dict[UUID, str] = field(default_factory=dict)
-    _entries: dict[UUID, QueueEntry] = field(default_factory=dict)
-    _nudged: set[UUID] = field(default_factory=set)  # handled this run (one Honolulu day)
+    def __init__(self, writer: Writer, booker: Booker, rules: Rules, run_id: UUID,
+                 now: datetime) -> None:
+        self.writer, self.view, self.booker = writer, writer.view, booker
+        self.rules, self.run_id, self.now = rules, run_id, now
+        self.day = nudge_day(now, rules.timezone)
+        self.tally = Tally()
+        self._pending: list[Aggregate] = []
+        self._nudged: set[UUID] = set()  # customers whose nudge this run has recorded
+        self._answers: list[_Answer] = []
+        self._redecide: list[UUID] = []
 
-    def _entry(self, entry_id: UUID) -> QueueEntry:
-        """The entry as this run last saved it; loaded once, reloaded after a lost race."""
-        if entry_id not in self._entries:
-            self._entries[entry_id] = self.app.entry(entry_id)
-        return self._entries[entry_id]
+    # --- deciding ------------------------------------------------------------------------------
 
-    def decide(self, slot: OpenedSlot) -> None:
-        rules = self.presets.to_json()
-        for _ in range(50):
-            if slot.claimed_by != self.run_id or slot.outcome is not None:
-                return  # our lock ran out and another run took the slot over
-            if is_weekend(slot.slot_datetime, self.timezone):
-                slot.decide(self.run_id, self.now, WEEKEND, rules)
-                self._later(slot)
+    def decide(self, state: SlotState) -> None:
+        for _ in range(MAX_TRIES):
+            slot = self.writer.get(OpenedSlot, state.id)
+            if slot.outcome is not None:
+                return  # decided (or ended) by another run meanwhile
+            if self._try(slot):
                 return
-            choice = self.index.choose(slot.location_id, slot.slot_datetime, self.presets,
-                                       self.now, self.opportunity_rank)
-            passed = [item.candidate.customer_id for item in choice.passed_over]
-            if choice.winner is None:
-                slot.decide(self.run_id, self.now, NO_ELIGIBLE, rules, passed_over=passed)
-                self._later(slot)
-                self._nudge(passed, slot.id)
-                return
-            entry = self._reserve(slot, choice.winner, rules, passed)
-            if entry is not None:
-                self._nudge(passed, slot.id)
-                self._attempt(slot, entry)
-                return
-            slot = self._reload(slot.id)
-        raise RuntimeError(f"no stable decision for slot {slot.slot_key} after 50 tries")
+        raise RuntimeError(f"no stable decision for slot {state.key} after {MAX_TRIES} tries")
 
-    def _later(self, slot: OpenedSlot) -> None:
-        """Decisions that call nobody are saved together, MAX_PER_SAVE at a time."""
-        self._decided.append(slot)
-        if len(self._decided) >= MAX_PER_SAVE:
+    def _try(self, slot: OpenedSlot) -> bool:
+        """One try at deciding `slot`; False when facts moved and it must be tried again."""
+        rules = self.rules.presets.to_json()
+        try:
+            slot.claim(self.run_id, self.now, self.rules.lock_ttl)
+        except DomainError:
+            return True  # another run holds its lock
+        if is_weekend(slot.slot_datetime, self.rules.timezone):
+            slot.decide(self.run_id, self.now, WEEKEND, rules)
+            return self._later(slot)
+        check = partial(first_failed_check, location_id=slot.location_id,
+                        slot_utc=slot.slot_datetime, presets=self.rules.presets, now=self.now)
+        choice = choose(self.view.heads(slot.location_id),
+                        self.view.ranked_front(self.rules.opportunity_rank), check,
+                        self.rules.opportunity_rank)
+        nudged = self._nudges(choice.passed_over, slot.id)
+        passed = [item.candidate.customer_id for item in choice.passed_over]
+        if choice.winner is None:
+            slot.decide(self.run_id, self.now, NO_ELIGIBLE, rules, passed_over=passed)
+            return self._later(slot, *nudged)
+        held = self._hold(slot, choice.winner, check)
+        if held is None:
+            self.writer.forget([slot.id, *(c.id for c in nudged)])
+            return False
+        entry, customer = held
+        winner = choice.winner.candidate
+        slot.decide(self.run_id, self.now, ATTEMPTING, rules, passed_over=passed, winner={
+            "entry_id": winner.entry_id, "customer_id": winner.customer_id,
+            "rank": choice.winner.rank, "joined_at": winner.joined_at})
+        attempt_id = slot.start_attempt(self.run_id, self.now, self.booker.name)
+        if not self._commit(slot, entry, customer, *nudged):
+            return False  # the intent was not recorded: facts moved, decide again
+        self.tally.attempts += 1
+        result = self.booker.book_slot(winner.customer_id, slot.location_id,
+                                       slot.slot_datetime, attempt_id)
+        self._answer(slot, entry, result)
+        return True
+
+    def _hold(self, slot: OpenedSlot, winner: Ranked, check: Check
+              ) -> tuple[QueueEntry, Customer] | None:
+        """The winner's entry and customer, checked against their own recorded facts and
+        marked for this slot; None when the view was behind (it is caught up)."""
+        candidate = winner.candidate
+        entry = self.writer.get(QueueEntry, candidate.entry_id)
+        customer = self.writer.get(Customer, candidate.customer_id)
+        fresh = _fresh_candidate(entry, customer)
+        if check(fresh) is not None or entry.attempt_slot_id is not None:
+            self.writer.forget([entry.id, customer.id])
+            self.writer.refresh()
+            return None
+        entry.reserve_attempt(slot.id, self.now)
+        customer.choose_for_slot(slot.id, entry.id, self.now)
+        return entry, customer
+
+    def _nudges(self, passed: list[Ranked], slot_id: UUID) -> list[Customer]:
+        """Customers to tell about the opening they missed: once per customer per day."""
+        nudged = []
+        for item in passed:
+            state = self.view.customers.get(item.candidate.customer_id)
+            if state is not None and state.nudged_day is not None and state.nudged_day >= self.day:
+                continue
+            customer = self.writer.get(Customer, item.candidate.customer_id)
+            if customer.note_opportunity_passed(self.day, slot_id, self.now):
+                nudged.append(customer)
+        return nudged
+
+    # --- answers -------------------------------------------------------------------------------
+
+    def _answer(self, slot: OpenedSlot, entry: QueueEntry, result: BookingResult) -> None:
+        """Records the adapter's answer in memory; it is saved with the next decision."""
+        self._apply_answer(slot, entry, result)
+        self.writer.preview(slot, entry)
+        self._answers.append(_Answer(slot.id, entry.id, result))
+        self._pending += [slot, entry]
+        if len(self._pending) >= PENDING_LIMIT:
             self.flush()
 
-    def flush(self) -> None:
-        batch, self._decided = self._decided, []
-        try:
-            self.app.save(*batch)
-        except IntegrityError:  # a lock ran out under us: decide those again, one by one
-            for slot in (self._reload(s.id) for s in batch):
-                if slot.claimed_by == self.run_id and slot.outcome is None:
-                    self.decide(slot)
-            if self._decided:
-                self.flush()
+    def _apply_answer(self, slot: OpenedSlot, entry: QueueEntry, result: BookingResult) -> None:
+        conflict = None
+        if result.result == "success":
+            conflict = entry.take_confirmed_booking(
+                slot.id, slot.location_id, slot.slot_datetime, self.now,
+                self.rules.location_name(slot.location_id))
+            if conflict is None:
+                self.tally.successes += 1
+            else:
+                self.tally.conflicts.append(f"{slot.slot_key}: booked, but {conflict}")
+                log.error("booking confirmed but the entry could not take it", extra={
+                    "fields": {"slot_key": slot.slot_key, "entry_id": str(entry.id),
+                               "reason": conflict}})
+        else:
+            entry.release_attempt(slot.id, self.now, result.result)
+        slot.record_answer(self.run_id, self.now, result.result, result.error_code,
+                           result.error_message, conflict)
 
-    def _reserve(self, slot: OpenedSlot, winner: Ranked, rules: dict[str, Any],
-                 passed: list[UUID]) -> QueueEntry | None:
-        """Decision, intent and the entry's hold in one transaction; None when the entry is
-        no longer free (then the next customer is tried)."""
-        c = winner.candidate
-        entry = self._entry(c.entry_id)
-        try:
-            entry.reserve_attempt(slot.id, self.now)
-        except DomainError:
-            self.index.remove(c.entry_id)  # booked, paused or busy elsewhere since the index
-            return None
-        slot.decide(self.run_id, self.now, ATTEMPTING, rules, passed_over=passed, winner={
-            "entry_id": c.entry_id, "customer_id": c.customer_id, "rank": winner.rank,
-            "joined_at": c.joined_at})
-        slot.start_attempt(self.run_id, self.now, self.booker.name)
-        try:
-            self.app.save(slot, entry)  # the intent is on record before the adapter is called
-        except IntegrityError:
-            self._entries.pop(c.entry_id, None)
-            return None
-        return entry
-
-    def _attempt(self, slot: OpenedSlot, entry: QueueEntry) -> None:
-        self.tally.attempts += 1
-        result = self.booker.book_slot(entry.customer_id, slot.location_id, slot.slot_datetime)
-        if self._record(slot, entry, result):
-            self.index.remove(entry.id)
-            self.tally.successes += 1
-
-    def _record(self, slot: OpenedSlot, entry: QueueEntry, result: BookingResult) -> bool:
-        """The result with the booking (or the hold's release) in one transaction. On failure
-        the customer stays active and the slot is not passed on."""
-        name = self._location_name(slot.location_id)
-        for _ in range(8):
-            slot.finish_attempt(self.run_id, self.now, result.result, result.error_code,
-                                result.error_message)
-            booked = False
-            if result.result == "success":
-                try:
-                    entry.book(slot.location_id, slot.slot_datetime, self.now, name)
-                    booked = True
-                except DomainError as exc:  # booked at the DMV, but the entry moved on
-                    self.tally.errors.append(f"{slot.slot_key}: booked, but {exc}")
-            if not booked:
-                entry.release_attempt(slot.id, self.now, result.result)
+    def _record_alone(self, answer: _Answer) -> None:
+        """Saves one answer by itself, from freshly loaded aggregates, until it is on record:
+        a booking the adapter confirmed is never lost."""
+        for _ in range(MAX_TRIES):
+            self.writer.forget([answer.slot_id, answer.entry_id])
+            slot = self.writer.get(OpenedSlot, answer.slot_id)
+            entry = self.writer.get(QueueEntry, answer.entry_id)
+            self._apply_answer(slot, entry, answer.result)
             try:
-                self.app.save(slot, entry)
-                return booked
-            except IntegrityError:  # the entry changed under us (a pause, a payment)
-                self._entries.pop(entry.id, None)
-                slot, entry = self._reload(slot.id), self._entry(entry.id)
-        raise RuntimeError(f"could not record the booking result for slot {slot.slot_key}")
+                self.writer.save(slot, entry)
+                return
+            except IntegrityError:
+                self.writer.refresh()
+        raise RuntimeError(f"could not record the answer for slot {answer.slot_id}")
 
-    def interrupt(self, slot: OpenedSlot) -> None:
-        """A run died mid-attempt: end the attempt as failed and free the customer."""
-        slot.interrupt(self.run_id, self.now)
-        entry = self.app.entry(slot.winner["entry_id"]) if slot.winner else None
-        if entry is not None:
-            entry.release_attempt(slot.id, self.now, "fail")
-        self.app.save(slot, *([entry] if entry is not None else []))
+    # --- saving --------------------------------------------------------------------------------
 
-    def _reload(self, slot_id: UUID) -> OpenedSlot:
-        return load_slot(self.app, slot_id)
+    def _later(self, slot: OpenedSlot, *more: Aggregate) -> bool:
+        """A decision that calls nobody rides along with the next save."""
+        self._pending += [slot, *more]
+        self._redecide.append(slot.id)
+        if len(self._pending) >= PENDING_LIMIT:
+            self.flush()
+        return True
 
-    def _location_name(self, location_id: UUID) -> str:
-        if location_id not in self._names:
-            row = self.conn.execute("SELECT name FROM locations WHERE id = %s", (location_id,))
-            found = row.fetchone()
-            self._names[location_id] = str(found[0]) if found else ""
-        return self._names[location_id]
+    def _commit(self, *aggregates: Aggregate) -> bool:
+        """Saves what is pending with `aggregates`, all or nothing. On a conflict every
+        answer held is saved alone, decisions without a winner are made again, and False
+        says the new ones were not recorded."""
+        batch = [*self._pending, *aggregates]
+        answers, redecide = self._answers, self._redecide
+        self._pending, self._answers, self._redecide = [], [], []
+        try:
+            self.writer.save(*batch)
+            self._count(batch)
+            return True
+        except IntegrityError:
+            self.writer.forget(a.id for a in batch)
+            self.writer.refresh()
+            for answer in answers:
+                self._record_alone(answer)
+            for slot_id in redecide:
+                state = self.view.open_slots.get(slot_id)
+                if state is not None:
+                    self.decide(state)
+            return False
 
-    def _nudge(self, customer_ids: list[UUID], slot_id: UUID) -> None:
-        for customer_id in customer_ids:
-            if customer_id in self._nudged:
-                continue  # nudged (or found nudged) earlier in this run: same day
-            self._nudged.add(customer_id)
-            for _ in range(5):
-                customer = self.app.customer(customer_id)
-                if not customer.note_opportunity_passed(self.day, slot_id, self.now):
-                    break
-                try:
-                    self.app.save(customer)
-                    self.tally.nudges += 1
-                    break
-                except IntegrityError:
-                    continue
+    def _count(self, saved: list[Aggregate]) -> None:
+        for aggregate in saved:
+            if isinstance(aggregate, Customer) and aggregate.last_nudged_day == self.day:
+                self._nudged.add(aggregate.id)
+            elif isinstance(aggregate, OpenedSlot) and aggregate.claimed_by == self.run_id:
+                self.tally.decided.add(aggregate.id)
+        self.tally.nudges = len(self._nudged)
+
+    def flush(self) -> None:
+        while self._pending and not self._commit():
+            continue
+
+    # --- recovery ------------------------------------------------------------------------------
+
+    def interrupt(self, state: SlotState) -> None:
+        """A run stopped answering mid-attempt: end the attempt as failed and free the
+        customer (the adapter's answer, if it ever comes, is still recorded)."""
+        self.flush()
+        try:
+            slot = self.writer.get(OpenedSlot, state.id)
+            slot.interrupt(self.run_id, self.now)
+            aggregates: list[Aggregate] = [slot]
+            if slot.winner is not None:
+                entry = self.writer.get(QueueEntry, slot.winner["entry_id"])
+                entry.release_attempt(slot.id, self.now, "fail")
+                aggregates.append(entry)
+            self.writer.save(*aggregates)
+            self.tally.interrupted += 1
+        except (DomainError, IntegrityError):
+            self.writer.forget([state.id])
+            self.writer.refresh()

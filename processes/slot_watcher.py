@@ -1,99 +1,155 @@
-"""Turns opened rows of `slot_states` into exactly one `SlotOpened` event each (spec §4.4)."""
+"""Turns what the monitor lists into openings and closings (spec §4.4; rules in
+`aggregates.slot_listing`): one `SlotOpened` per opening, one `Closed` when a slot stops being
+listed, and the watermark, which never passes the database's now().
+
+Each poll reads the rows bumped since the last one (one indexed query); every few seconds it
+reads a safety margin further back, so a scrape committed late is not lost, and after a start
+it reads every listed row, so the view knows how fresh each open slot is.
+"""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from uuid import UUID
 
-import psycopg
 from eventsourcing.persistence import IntegrityError
 
-from slotqueue.aggregates.errors import InvalidInput
-from slotqueue.aggregates.matcher import local_slot_datetime, parse_time_text, slot_key
+from slotqueue.aggregates.errors import DomainError
 from slotqueue.aggregates.opened_slot import OpenedSlot
-from slotqueue.application.queue import MAX_PER_SAVE, SlotQueue
+from slotqueue.aggregates.slot_listing import (
+    Period,
+    Sighting,
+    has_ended,
+    merge,
+    new_opening,
+    scan_mark,
+)
+from slotqueue.aggregates.watermark import SLOT_OPENED, Watermark
+from slotqueue.processes.queue_view import SlotState
+from slotqueue.processes.writer import Writer
 
-log = logging.getLogger(__name__)
-BATCH = MAX_PER_SAVE
-
-
-@dataclass(frozen=True)
-class SlotRow:
-    location_id: UUID
-    date: date
-    time_text: str
-    first_seen: datetime
-    last_seen: datetime
-
-
-def fetch_opened(
-    conn: psycopg.Connection[Any], watermark: datetime, margin: timedelta, lookback_minutes: int
-) -> list[SlotRow]:
-    """Rows first seen after the watermark (less a safety margin for late commits) and still
-    listed within the lookback, by database time, oldest first."""
-    rows = conn.execute(
-        "SELECT location_id, date, time, first_seen, last_seen "
-        "FROM fetch_opened_slots_since(%s, %s)",
-        (watermark - margin, lookback_minutes),
-    ).fetchall()
-    return [SlotRow(*row) for row in rows]
+SAVE_BATCH = 100  # aggregates per save: larger saves deadlock psycopg's pipeline on a socket
+SWEEP_EVERY = timedelta(seconds=5)
+PERSIST_EVERY = timedelta(seconds=60)
 
 
-def _opened(row: SlotRow, timezone: str, run_id: UUID, now: datetime) -> OpenedSlot | None:
-    try:
-        key = slot_key(row.location_id, row.date, row.time_text)
-        when = local_slot_datetime(row.date, row.time_text, timezone)
-    except InvalidInput as exc:
-        log.warning("skipping unreadable slot_states row %s: %s", row, exc)
-        return None
-    return OpenedSlot(
-        slot_key=key, first_seen=row.first_seen, location_id=row.location_id,
-        slot_date=row.date.isoformat(), slot_time=parse_time_text(row.time_text).isoformat(),
-        slot_datetime=when, at=now, run_id=run_id,
-    )
+@dataclass
+class Watched:
+    opened: list[OpenedSlot] = field(default_factory=list)
+    closed: int = 0
 
 
-def _existing(conn: psycopg.Connection[Any], ids: Sequence[UUID]) -> set[UUID]:
-    rows = conn.execute(
-        "SELECT originator_id FROM slotqueue.queue_events "
-        "WHERE originator_id = ANY(%s) AND originator_version = 1", (list(ids),))
-    return {row[0] for row in rows}
+class SlotWatcher:
+    def __init__(self, writer: Writer, lookback: timedelta, margin: timedelta) -> None:
+        self.writer, self.view = writer, writer.view
+        self.lookback, self.margin = lookback, margin
+        self._mark: datetime | None = None  # how far this process has read last_seen
+        self._last_sweep: datetime | None = None
+        self._persisted_at: datetime | None = None
 
+    def since(self, now_guess: datetime | None) -> datetime:
+        """Where the next poll starts reading `last_seen`."""
+        position = self.view.scan_position or self.view.watch_start
+        if self._mark is None:  # a start: every listed row, and what came while away
+            base = position or now_guess
+            assert base is not None
+            return base - max(self.margin, self.lookback)
+        sweep = self._last_sweep is None or (
+            now_guess is not None and now_guess - self._last_sweep >= SWEEP_EVERY)
+        return self._mark - self.margin if sweep else self._mark
 
-def record_opened(
-    app: SlotQueue, conn: psycopg.Connection[Any], rows: Sequence[SlotRow], timezone: str,
-    run_id: UUID, now: datetime,
-) -> list[OpenedSlot]:
-    """Saves a SlotOpened for each row not seen before; returns the new slots, as saved."""
-    slots = [s for s in (_opened(r, timezone, run_id, now) for r in rows) if s is not None]
-    known = _existing(conn, [s.id for s in slots])
-    fresh = [s for s in slots if s.id not in known]
-    created: list[OpenedSlot] = []
-    for start in range(0, len(fresh), BATCH):
-        batch = fresh[start:start + BATCH]
+    def observe(self, sightings: list[Sighting], read_up_to: datetime | None, since: datetime,
+                now: datetime, run_id: UUID) -> Watched:
+        if self._mark is None or since < self._mark:
+            self._last_sweep = now
+        if read_up_to is not None:
+            self._mark = scan_mark(max(self._mark or read_up_to, read_up_to), now)
+        elif self._mark is None:
+            self._mark = scan_mark(since, now)
+        opened = self._save(self._openings(merge(sightings), now, run_id), now, run_id)
+        ended = [s for s in self.view.listed_slots()
+                 if has_ended(Period(s.opening, True, s.last_seen), now, self.lookback)]
+        return Watched(opened=[s for s in opened if s.outcome is None],
+                       closed=self._close(ended, now))
+
+    def _openings(self, seen: dict[str, Sighting], now: datetime,
+                  run_id: UUID) -> list[OpenedSlot]:
+        watch_start = self.view.watch_start or now
+        opened = []
+        for key, sighting in seen.items():
+            state = self.view.slots.get(key)
+            period = None
+            if state is not None:
+                if not state.closed:
+                    state.last_seen = max(state.last_seen, sighting.last_seen)
+                period = Period(state.opening, not state.closed, state.last_seen)
+            begins = new_opening(period, sighting, now, self.lookback, watch_start)
+            if begins is not None:
+                opened.append(OpenedSlot(
+                    slot_key=key, first_seen=sighting.first_seen,
+                    location_id=sighting.location_id,
+                    slot_date=sighting.slot_date.isoformat(),
+                    slot_time=sighting.slot_time.isoformat(), slot_datetime=sighting.slot_utc,
+                    at=now, run_id=run_id, opening=begins.opening, baseline=begins.baseline,
+                    last_seen=sighting.last_seen))
+        return opened
+
+    def _watermark(self, now: datetime, run_id: UUID, force: bool) -> list[Watermark]:
+        """The persisted watermark, when it has moved and is due (or rides along anyway)."""
+        due = self._persisted_at is None or now - self._persisted_at >= PERSIST_EVERY
+        if self._mark is None or not (force or due):
+            return []
+        watermark = self.writer.get(Watermark, Watermark.create_id(SLOT_OPENED))
+        if not watermark.advance(self._mark, run_id, now):
+            return []
+        self._persisted_at = now
+        return [watermark]
+
+    def _save(self, opened: list[OpenedSlot], now: datetime,
+              run_id: UUID) -> list[OpenedSlot]:
+        """Saves the openings (and the watermark with them); returns those this run
+        recorded. Another dispatcher may have recorded some first: theirs stand."""
+        saved: list[OpenedSlot] = []
+        for start in range(0, max(len(opened), 1), SAVE_BATCH):
+            batch = opened[start:start + SAVE_BATCH]
+            extra = self._watermark(now, run_id, force=bool(batch))
+            if not batch and not extra:
+                continue
+            try:
+                self.writer.save(*batch, *extra)
+                saved += batch
+            except IntegrityError:
+                self.writer.forget([Watermark.create_id(SLOT_OPENED)])
+                self.writer.refresh()
+                saved += [s for s in map(self._again, batch) if s is not None]
+        return saved
+
+    def _again(self, slot: OpenedSlot) -> OpenedSlot | None:
+        if slot.id in self.view.open_slots:
+            return None
+        fresh = slot.recreated()
         try:
-            app.save(*batch)
-            created += batch
-        except IntegrityError:  # another run recorded some of them: go one by one
-            created += [s for s in _rebuilt(batch, run_id, now) if _save_one(app, s)]
-    return created
+            self.writer.save(fresh)
+        except IntegrityError:
+            self.writer.refresh()
+            return None
+        return fresh
 
-
-def _rebuilt(batch: Sequence[OpenedSlot], run_id: UUID, now: datetime) -> list[OpenedSlot]:
-    """Fresh aggregates for a batch whose save failed (save() drained their events)."""
-    return [OpenedSlot(
-        slot_key=s.slot_key, first_seen=s.first_seen, location_id=s.location_id,
-        slot_date=s.slot_date, slot_time=s.slot_time, slot_datetime=s.slot_datetime,
-        at=now, run_id=run_id) for s in batch]
-
-
-def _save_one(app: SlotQueue, slot: OpenedSlot) -> bool:
-    try:
-        app.save(slot)
-    except IntegrityError:
-        return False
-    return True
+    def _close(self, ended: list[SlotState], now: datetime) -> int:
+        closed = []
+        for state in ended:
+            slot = self.writer.get(OpenedSlot, state.id)
+            try:
+                slot.close(now, state.last_seen)
+                closed.append(slot)
+            except DomainError:
+                continue
+        for start in range(0, len(closed), SAVE_BATCH):
+            batch = closed[start:start + SAVE_BATCH]
+            try:
+                self.writer.save(*batch)
+            except IntegrityError:
+                self.writer.forget(s.id for s in batch)
+                self.writer.refresh()
+        return len(closed)

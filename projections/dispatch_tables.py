@@ -1,5 +1,6 @@
-"""OpenedSlot, Watermark and nudge events → booking_locks, booking_attempts, queue_watermarks,
-slotqueue.opened_slots and the `opportunity_passed` rows of message_log."""
+"""OpenedSlot, Watermark, nudge and conflict events → booking_locks, booking_attempts,
+queue_watermarks, slotqueue.opened_slots, slotqueue.booking_conflicts and the
+`opportunity_passed` rows of message_log."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from datetime import date, time
 from typing import Any
 
 from slotqueue.aggregates.customer import Customer
-from slotqueue.aggregates.opened_slot import ATTEMPTING, OpenedSlot
+from slotqueue.aggregates.opened_slot import ATTEMPTING, BASELINE, GONE, OpenedSlot
+from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.aggregates.watermark import Watermark
 from slotqueue.projections.messages import message
 from slotqueue.projections.writes import Update, Upsert, Write
@@ -34,9 +36,18 @@ def _opened(e: Any) -> list[Write]:
         "slot_date": date.fromisoformat(e.slot_date), "slot_time": time.fromisoformat(e.slot_time),
         "slot_datetime_utc": e.slot_datetime, "first_seen": e.first_seen, "opened_at": e.at,
         "opened_by_run_id": e.run_id, "claimed_by_run_id": None, "claimed_until": None,
-        "outcome": None, "decided_at": None, "winner_entry_id": None, "winner_rank": None,
+        "outcome": BASELINE if getattr(e, "baseline", False) else None, "decided_at": None,
+        "winner_entry_id": None, "winner_rank": None, "opening": getattr(e, "opening", 0),
+        "last_seen": getattr(e, "last_seen", None), "closed_at": None,
     }
     return [Upsert("opened_slots", ("id",), row)]
+
+
+def _closed(e: Any) -> list[Write]:
+    changes: dict[str, Any] = {"closed_at": e.at, "last_seen": e.last_seen}
+    if e.undecided:
+        changes["outcome"] = GONE
+    return [_slot_update(e, **changes)]
 
 
 def _claimed(e: Any) -> list[Write]:
@@ -53,6 +64,8 @@ def _decided(e: Any) -> list[Write]:
 
 
 def _finished(e: Any) -> list[Write]:
+    """An attempt's end, or the adapter's answer after the attempt was ended as interrupted
+    (then the attempt's row takes the answer: the booking is not lost)."""
     row = {
         "id": e.attempt_id, "customer_id": e.customer_id, "location_id": e.location_id,
         "slot_date": date.fromisoformat(e.slot_date), "slot_time": time.fromisoformat(e.slot_time),
@@ -62,6 +75,13 @@ def _finished(e: Any) -> list[Write]:
     }
     return [Upsert("booking_attempts", ("id",), row), _slot_update(e, outcome=e.outcome),
             _release(e)]
+
+
+def _conflicted(e: Any) -> list[Write]:
+    row = {"slot_id": e.slot_id, "queue_entry_id": e.originator_id,
+           "customer_id": e.customer_id, "location_id": e.location_id,
+           "slot_datetime_utc": e.slot_datetime, "reason": e.reason, "recorded_at": e.at}
+    return [Upsert("booking_conflicts", ("slot_id", "queue_entry_id"), row)]
 
 
 def _watermark(e: Any) -> list[Write]:
@@ -80,6 +100,9 @@ HANDLERS: dict[type, Callable[[Any], list[Write]]] = {
     OpenedSlot.Claimed: _claimed,
     OpenedSlot.Decided: _decided,
     OpenedSlot.AttemptFinished: _finished,
+    OpenedSlot.AttemptAnsweredLate: _finished,
+    OpenedSlot.Closed: _closed,
+    QueueEntry.BookingConflicted: _conflicted,
     Watermark.Started: _watermark,
     Watermark.Advanced: _watermark,
     Customer.OpportunityPassed: _nudged,

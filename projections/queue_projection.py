@@ -33,6 +33,7 @@ TABLES = (
     "booking_locks",
     "queue_watermarks",
     "opened_slots",
+    "booking_conflicts",
 )
 
 

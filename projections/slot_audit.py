@@ -15,15 +15,12 @@ import psycopg
 
 from slotqueue.aggregates import lifecycle as lc
 from slotqueue.aggregates.customer import Customer
-from slotqueue.aggregates.eligibility import Candidate, first_failed_check
 from slotqueue.aggregates.errors import InvalidInput, NotFound
 from slotqueue.aggregates.matcher import Presets, Selection, slot_key
 from slotqueue.aggregates.opened_slot import WEEKEND, OpenedSlot
 from slotqueue.aggregates.queue_entry import QueueEntry
+from slotqueue.aggregates.queue_policy import BEHIND_WINNER, Candidate, first_failed_check
 from slotqueue.application.queue import SlotQueue
-
-BEHIND_WINNER = "behind_winner"
-
 
 Events = dict[UUID, list[Any]]  # events read once per audit, replayed as often as needed
 

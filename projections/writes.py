@@ -48,7 +48,7 @@ class ReplaceSet:
 Write = Upsert | InsertOnce | Update | ReplaceSet
 
 # Tables outside `public`: the dispatcher's private read model.
-PRIVATE_TABLES = {"opened_slots": "slotqueue"}
+PRIVATE_TABLES = {"opened_slots": "slotqueue", "booking_conflicts": "slotqueue"}
 
 
 def live_schema(table: str) -> str:

@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Any, NoReturn
 from uuid import UUID
 
@@ -20,10 +20,6 @@ from slotqueue.settings import ConfigError, load_settings
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 EXPECTED = (DomainError, ConfigError, NotMigrated, MigrationError, psycopg.OperationalError)
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def parse_id(text: str, label: str) -> UUID:

@@ -26,7 +26,7 @@ BLOCKS = ("early", "late", "midday", "afternoon")
 
 def seed(svc: Service, customers: int, rng: random.Random) -> list[UUID]:
     """Locations, and customers with varied windows; two thirds have paid their deposit."""
-    now = datetime.now(ZoneInfo("UTC"))
+    now = svc.clock.now()
     with svc.connect(autocommit=True) as conn:
         for name in LOCATIONS:
             conn.execute("INSERT INTO locations (name) VALUES (%s) ON CONFLICT DO NOTHING", (name,))
@@ -34,7 +34,7 @@ def seed(svc: Service, customers: int, rng: random.Random) -> list[UUID]:
         presets = load_presets(conn)
     entries = []
     for n in range(customers):
-        joined = svc.app.join(f"+1808555{n:04d}", f"demo{n}@example.com", now)
+        joined = svc.app.join(f"+1808555{n:04d}", f"demo{n}@example.com")
         days = tuple(sorted(rng.sample(range(1, 6), rng.randint(2, 5))))
         svc.app.select_windows(joined.customer_id, Selection(
             timezone="Pacific/Honolulu", date_horizon_key=rng.choice(HORIZONS),

@@ -11,7 +11,7 @@ from slotqueue.aggregates.errors import InvalidInput
 from slotqueue.aggregates.lifecycle import RANKED
 from slotqueue.aggregates.matcher import Selection
 from slotqueue.bootstrap import Service
-from slotqueue.scripts.common import JsonOption, emit, fail, now, parse_id, service
+from slotqueue.scripts.common import JsonOption, emit, fail, parse_id, service
 
 EntryId = Annotated[str, typer.Argument(help="The queue entry's id.")]
 CustomerId = Annotated[str, typer.Argument(help="The customer's id.")]
@@ -24,7 +24,7 @@ def join(
 ) -> None:
     """Put a customer in the queue (an open entry is returned, never doubled)."""
     with service(as_json) as svc:
-        joined = svc.app.join(phone, email, now())
+        joined = svc.app.join(phone, email)
     payload = {"customer_id": joined.customer_id, "queue_entry_id": joined.queue_entry_id}
     verb = "joined" if joined.new_entry else "already queued"
     emit(as_json, payload, f"{verb}: customer {joined.customer_id} entry {joined.queue_entry_id}")
@@ -65,7 +65,7 @@ def select(
         cid = parse_id(customer_id, "customer id")
         with svc.connect() as conn:
             presets = load_presets(conn)
-        svc.app.select_windows(cid, selection, presets, now())
+        svc.app.select_windows(cid, selection, presets, svc.clock.now())
         chosen = svc.app.customer(cid).selection
     emit(as_json, {"customer_id": cid, "selection": chosen}, f"windows recorded: {chosen}")
 
@@ -81,7 +81,7 @@ def locations(
         wanted = [parse_id(part, "location id") for part in _split(set_)]
         with svc.connect() as conn:
             known = [row[0] for row in conn.execute("SELECT id FROM locations")]
-        svc.app.prefer_locations(cid, wanted, known, now())
+        svc.app.prefer_locations(cid, wanted, known, svc.clock.now())
     emit(as_json, {"customer_id": cid, "location_ids": wanted},
          f"locations recorded: {', '.join(map(str, wanted))}")
 
@@ -101,7 +101,7 @@ def require_deposit(entry_id: EntryId, as_json: JsonOption = False) -> None:
     """Ask an entry for its deposit now (operator override; normally the dispatcher does)."""
     with service(as_json) as svc:
         eid = parse_id(entry_id, "queue entry id")
-        svc.app.require_deposit(eid, now(), svc.deposit_grace)
+        svc.app.require_deposit(eid, svc.clock.now(), svc.deposit_grace)
         payload = _entry_payload(svc, eid)
     emit(as_json, payload, lambda: _show(payload))
 
@@ -114,7 +114,7 @@ def deposit_paid(
     """Record a deposit payment (idempotent per reference); exit 1 if it needs a refund."""
     with service(as_json) as svc:
         eid = parse_id(entry_id, "queue entry id")
-        paid = svc.app.record_payment(eid, payment_ref, now())
+        paid = svc.app.record_payment(eid, payment_ref, svc.clock.now())
         payload = {**_entry_payload(svc, eid), "payment_ref": payment_ref.strip(),
                    "refund_needed": not paid}
     if not paid:
@@ -127,7 +127,7 @@ def _lifecycle_command(name: str, doc: str) -> Any:
     def command(entry_id: EntryId, as_json: JsonOption = False) -> None:
         with service(as_json) as svc:
             eid = parse_id(entry_id, "queue entry id")
-            result = getattr(svc.app, name)(eid, now())
+            result = getattr(svc.app, name)(eid, svc.clock.now())
             payload = _entry_payload(svc, eid)
             if name == "refund":
                 payload["refunded_payment_refs"] = result

@@ -14,10 +14,9 @@ import typer
 from psycopg import sql
 
 from slotqueue import logs
-from slotqueue.adapters.booking import make_booker
-from slotqueue.bootstrap import build, migrate_database
+from slotqueue.bootstrap import build, migrate_database, run_forever
 from slotqueue.database import embedded_url, resolve_url, with_dbname
-from slotqueue.processes.dispatcher import Summary, dispatch_once
+from slotqueue.processes.dispatcher import Summary
 from slotqueue.scripts.common import JsonOption, emit, errors, service
 from slotqueue.settings import load_settings
 
@@ -36,9 +35,7 @@ def dispatch(
                                  param_hint="--once")
     with service(as_json) as svc:
         logs.configure(svc.settings.log_format)
-        booker = make_booker(svc.settings.booker, svc.url, svc.settings.timezone,
-                             svc.settings.dispatch_lookback_minutes)
-        summary = dispatch_once(svc, booker).as_dict()
+        summary = svc.dispatch_once().as_dict()
     emit(as_json, summary, lambda: "\n".join(f"{k}: {summary[k]}" for k in SUMMARY_KEYS))
 
 
@@ -53,9 +50,7 @@ def run(as_json: JsonOption = False) -> None:
         url = resolve_url(settings.database_url, settings.data_dir)
         with service(as_json, catch_up=False):
             pass  # refuses an unmigrated database before anything starts
-        from slotqueue.processes.service import run_service  # noqa: PLC0415 - APScheduler
-
-        run_service(settings, url)
+        run_forever(settings, url)
 
 
 class Reporter:
@@ -96,7 +91,6 @@ def demo(
     Uses its own database, slotqueue_demo, on the embedded PostgreSQL, made afresh each time.
     With --json, stdout carries one JSON object per line (the messages as they are queued).
     """
-    from slotqueue.processes.service import run_service  # noqa: PLC0415
     from slotqueue.scripts.demo import SimulatedMonitor, seed  # noqa: PLC0415
 
     with errors(as_json):
@@ -104,8 +98,7 @@ def demo(
         server = embedded_url(base.data_dir / "pgdata")
         url = _fresh_database(server, "slotqueue_demo")
         migrate_database(url)
-        settings = base.model_copy(update={"database_url": url, "booker": "sim",
-                                           "dispatch_interval_seconds": 1.0})
+        settings = base.model_copy(update={"database_url": url, "booker": "sim"})
         logs.configure("json" if as_json else "console")
         rng = random.Random(7)  # noqa: S311 - a repeatable demo, not a secret
         svc = build(settings, url)
@@ -121,7 +114,7 @@ def demo(
         if seconds is not None:
             threading.Timer(seconds, stop.set).start()
         try:
-            run_service(settings, url, stop=stop, on_summary=Reporter(url, as_json))
+            run_forever(settings, url, stop=stop, on_summary=Reporter(url, as_json))
         finally:
             monitor.stop.set()
 

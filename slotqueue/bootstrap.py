@@ -1,28 +1,40 @@
-"""The composition root: settings, database, event store and projections wired in one place.
-
-The command line, `slotqueue run` and the tests all build their objects through `build()`.
+"""The composition root: settings, database, event store, projections, clock, adapters and
+processes wired in one place, imported only by entry points (the CLI and the tests).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
-from slotqueue.aggregates.watermark import Watermark
+from slotqueue.adapters.booking import Booker, make_booker
+from slotqueue.adapters.monitor import MonitorReader
+from slotqueue.adapters.presets import PresetSource
+from slotqueue.aggregates.watermark import SLOT_OPENED, Watermark
 from slotqueue.application.queue import SlotQueue
-from slotqueue.database import eventsourcing_env, resolve_url
+from slotqueue.database import DatabaseClock, eventsourcing_env, resolve_url
 from slotqueue.migrate import apply_migrations, pending_migrations
+from slotqueue.processes.dispatcher import Dispatcher, DispatchPolicy, Summary
+from slotqueue.processes.feed import EventFeed
+from slotqueue.processes.projection_runner import SupervisedProjection
+from slotqueue.processes.queue_view import QueueView
+from slotqueue.processes.service import Ticker, Timing, run_service
+from slotqueue.processes.writer import Writer
+from slotqueue.projections.dispatch_snapshot import load_snapshot
 from slotqueue.projections.maintenance import catch_up
 from slotqueue.projections.queue_projection import QueueTablesProjection, QueueTablesView
 from slotqueue.settings import Settings
 
+log = logging.getLogger("slotqueue.run")
 EVENT_SCHEMA = "slotqueue"
-SLOT_OPENED = "slot_opened"
 CREATE_LOCK_KEY = 0x51_07_9E_0E  # serialises the library's CREATE TABLE between processes
 
 
@@ -49,6 +61,12 @@ def make_view(env: dict[str, str]) -> QueueTablesView:
     return factory.tracking_recorder(QueueTablesView)
 
 
+def _application(env: dict[str, str]) -> SlotQueue:
+    app = SlotQueue(env=env)
+    app.clock = DatabaseClock(app.recorder.datastore)  # type: ignore[attr-defined]
+    return app
+
+
 @dataclass
 class Service:
     """Everything a command needs, built once per process."""
@@ -66,6 +84,10 @@ class Service:
     def deposit_grace(self) -> timedelta:
         return timedelta(minutes=self.settings.deposit_grace_minutes)
 
+    @property
+    def clock(self) -> Any:
+        return self.app.clock
+
     def connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
         return psycopg.connect(self.url, **kwargs)
 
@@ -76,6 +98,107 @@ class Service:
     def close(self) -> None:
         self.app.close()
         self.view.datastore.close()
+
+    def policy(self) -> DispatchPolicy:
+        s = self.settings
+        return DispatchPolicy(
+            deposit_rank=s.deposit_rank_threshold, opportunity_rank=s.opportunity_rank_threshold,
+            deposit_grace=self.deposit_grace, lock_ttl=timedelta(seconds=s.lock_ttl_seconds),
+            lookback=timedelta(minutes=s.dispatch_lookback_minutes),
+            margin=timedelta(minutes=s.slot_safety_margin_minutes), timezone=s.timezone)
+
+    def booker(self) -> Booker:
+        s = self.settings
+        return make_booker(s.booker, self.url, s.timezone, s.dispatch_lookback_minutes)
+
+    def dispatcher(self, conn: psycopg.Connection[Any], booker: Booker | None = None, *,
+                   listen: bool = False) -> Dispatcher:
+        """A dispatcher with its own view: loaded from the projected tables at their position,
+        then brought to the head of the event store (and kept there by LISTEN if `listen`)."""
+        watermark = self.app.repository.get(Watermark.create_id(SLOT_OPENED))
+        snapshot = load_snapshot(conn, self.app.name, SLOT_OPENED,
+                                 getattr(watermark, "started_at", None))
+        feed = EventFeed(self.app, listen_url=self.url if listen else None).start()
+        writer = Writer(self.app, QueueView(snapshot), feed)
+        writer.refresh()
+        presets = PresetSource()
+        return Dispatcher(writer, MonitorReader(conn, self.settings.timezone),
+                          booker or self.booker(), lambda: presets.load(conn), self.policy())
+
+    def supervised_projection(self) -> SupervisedProjection:
+        return SupervisedProjection(store_env(self.url))
+
+    def dispatch_once(self, booker: Booker | None = None, now: datetime | None = None
+                      ) -> Summary:
+        """One dispatcher run with a view of its own (`slotqueue dispatch --once`, cron); the
+        projections are current when it returns, as after every command."""
+        with self.connect(autocommit=True) as conn:
+            _statement_timeout(conn, self.settings.run_timeout_seconds)
+            dispatcher = self.dispatcher(conn, booker)
+            try:
+                summary = dispatcher.tick(now)
+            finally:
+                dispatcher.close()
+        self.catch_up()
+        return summary
+
+
+def _statement_timeout(conn: psycopg.Connection[Any], seconds: float) -> None:
+    conn.execute("SELECT set_config('statement_timeout', %s, false)",
+                 (str(int(seconds * 1000)),))
+
+
+class DispatchSession:
+    """What `slotqueue run` ticks with: a service, a connection and a dispatcher that follows
+    the event store; thrown away after a failure (a server restart, say)."""
+
+    def __init__(self, settings: Settings, url: str, booker: Booker | None = None) -> None:
+        self.svc = build(settings, url, pool_size=4)
+        self.conn = self.svc.connect(autocommit=True, connect_timeout=5)
+        try:
+            _statement_timeout(self.conn, settings.run_timeout_seconds)
+            self.server_started = server_started(self.conn)
+            self.dispatcher = self.svc.dispatcher(self.conn, booker, listen=True)
+        except Exception:
+            self.close()
+            raise
+        view = self.dispatcher.view
+        log.info("dispatcher ready", extra={"fields": {
+            "position": view.position, "open_entries": len(view.entries),
+            "candidates": len(view.index), "open_slots": len(view.open_slots)}})
+
+    def tick(self) -> Summary:
+        return self.dispatcher.tick()
+
+    def close(self) -> None:
+        dispatcher = getattr(self, "dispatcher", None)
+        if dispatcher is not None:
+            dispatcher.close()
+        self.conn.close()
+        self.svc.close()
+
+
+def server_started(conn: psycopg.Connection[Any]) -> Any:
+    return conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0]  # type: ignore[index]
+
+
+def make_ticker(settings: Settings, url: str, booker: Booker | None = None,
+                on_summary: Callable[[Summary], None] | None = None) -> Ticker:
+    def probe() -> Any:
+        with psycopg.connect(url, connect_timeout=2) as conn:
+            return server_started(conn)
+
+    return Ticker(lambda: DispatchSession(settings, url, booker), probe,
+                  Timing(settings.dispatch_interval_seconds, settings.run_timeout_seconds),
+                  on_summary)
+
+
+def run_forever(settings: Settings, url: str, stop: threading.Event | None = None,
+                on_summary: Callable[[Summary], None] | None = None,
+                booker: Booker | None = None) -> None:
+    """`slotqueue run`: the dispatcher and the projections until SIGTERM or `stop`."""
+    run_service(make_ticker(settings, url, booker, on_summary),
+                SupervisedProjection(store_env(url)), stop, describe={"booker": settings.booker})
 
 
 def _require_store(url: str) -> None:
@@ -100,7 +223,7 @@ def build(settings: Settings, url: str | None = None, *, pool_size: int = 2) -> 
         )
     _require_store(url)
     env = store_env(url, pool_size=pool_size)
-    return Service(settings=settings, url=url, app=SlotQueue(env=env), view=make_view(env))
+    return Service(settings=settings, url=url, app=_application(env), view=make_view(env))
 
 
 def _start_watermark(app: SlotQueue, conn: psycopg.Connection[Any]) -> None:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -52,3 +56,25 @@ def eventsourcing_env(url: str) -> dict[str, str]:
 
 def connect(url: str, **kwargs: object) -> psycopg.Connection:
     return psycopg.connect(url, **kwargs)  # type: ignore[arg-type]
+
+
+ORDER_LOCK_KEY = 0x51_07_0A_DE  # joins take this lock, so join time follows recording order
+
+
+class DatabaseClock:
+    """The database's clock, read through the event store's own connection pool."""
+
+    def __init__(self, datastore: Any) -> None:
+        self.datastore = datastore
+
+    def now(self) -> datetime:
+        with self.datastore.get_connection() as conn:
+            return conn.execute("SELECT now() AS now").fetchone()["now"]  # type: ignore[index]
+
+    @contextmanager
+    def ordered(self) -> Iterator[datetime]:
+        """Holds a transaction-level advisory lock while the caller records: two joins never
+        interleave, so the earlier join time is always the one recorded first."""
+        with self.datastore.get_connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (ORDER_LOCK_KEY,))
+            yield conn.execute("SELECT clock_timestamp() AS now").fetchone()["now"]  # type: ignore[index]

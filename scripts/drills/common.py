@@ -46,7 +46,8 @@ LOCATIONS = ("Dillingham", "Kapolei", "Kaneohe", "Wahiawa", "Waianae")
 HORIZONS = ("soonest", "w4", "w8", "w12")
 BLOCKS = ("early", "late", "midday", "afternoon")
 GRID = [(h, m) for h in range(8, 16) for m in (0, 15, 30, 45)]
-FINAL_OUTCOMES = {"booked", "attempt_failed", "no_eligible_customer", "weekend", "skipped"}
+FINAL_OUTCOMES = {"booked", "booked_conflict", "attempt_failed", "no_eligible_customer",
+                  "weekend", "skipped", "gone", "listed_before_watch"}
 TOPIC = "slotqueue.aggregates.{}"
 
 
@@ -406,9 +407,13 @@ def _topic(name: str) -> str:
 OPENED = _topic("opened_slot:OpenedSlot.SlotOpened")
 UNSETTLED_SQL = f"""
 SELECT o.originator_id FROM slotqueue.queue_events o
-WHERE o.topic = '{OPENED}' AND NOT EXISTS (
+WHERE o.topic = '{OPENED}'
+  AND coalesce(convert_from(o.state, 'UTF8')::jsonb->>'baseline', 'false') <> 'true'
+  AND NOT EXISTS (
   SELECT 1 FROM slotqueue.queue_events d WHERE d.originator_id = o.originator_id AND (
     d.topic = '{_topic("opened_slot:OpenedSlot.AttemptFinished")}' OR
+    (d.topic = '{_topic("opened_slot:OpenedSlot.Closed")}'
+     AND convert_from(d.state, 'UTF8')::jsonb->>'undecided' = 'true') OR
     (d.topic = '{_topic("opened_slot:OpenedSlot.Decided")}'
      AND convert_from(d.state, 'UTF8')::jsonb->>'outcome' <> 'attempting')))
 """
@@ -426,10 +431,11 @@ def unsettled_ids(conn: psycopg.Connection[Any]) -> set[UUID]:
     return {row[0] for row in conn.execute(UNSETTLED_SQL)}
 
 
-def _per_event(topic: str, key: str) -> str:
-    return (f"SELECT convert_from(state, 'UTF8')::jsonb->>'{key}', count(*) "
+def _per_event(topic: str, *keys: str) -> str:
+    fields = ", ".join(f"convert_from(state, 'UTF8')::jsonb->>'{key}'" for key in keys)
+    return (f"SELECT {fields}, count(*) "
             f"FROM slotqueue.queue_events WHERE topic = '{_topic(topic)}' "
-            "GROUP BY 1 HAVING count(*) > 1")
+            f"GROUP BY {', '.join(str(n + 1) for n in range(len(keys)))} HAVING count(*) > 1")
 
 
 def _per_originator(topic: str) -> str:
@@ -438,8 +444,8 @@ def _per_originator(topic: str) -> str:
 
 
 DUPLICATE_CHECKS = (
-    ("slots opened twice (same slot key)",
-     _per_event("opened_slot:OpenedSlot.SlotOpened", "slot_key")),
+    ("slots opened twice (same slot key and opening)",
+     _per_event("opened_slot:OpenedSlot.SlotOpened", "slot_key", "opening")),
     ("slots attempted twice (AttemptStarted events)",
      _per_originator("opened_slot:OpenedSlot.AttemptStarted")),
     ("slots attempted twice (booking_attempts rows)",

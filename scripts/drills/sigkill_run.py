@@ -89,7 +89,8 @@ def run(args: Any, deadline: common.Deadline) -> dict[str, Any]:
                 runs_before_kill.append(_runs_logged(common.workdir() / f"run-{kill}.log"))
         deadline.check("before the last run")
         proc = common.ProcessSet.start(["run"], env, log)
-        if not common.wait_until(lambda: _runs_logged(log) > 0 and _all_opened(url),
+        if not common.wait_until(lambda: _logged(log, "dispatcher ready") > 0
+                                 and _all_opened(url),
                                  args.settle_timeout):
             raise common.DrillFailed(
                 f"the last run left openings without a SlotOpened or an outcome after "

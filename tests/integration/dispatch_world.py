@@ -15,7 +15,7 @@ from slotqueue.adapters.presets import load_presets
 from slotqueue.aggregates.matcher import Selection, slot_key
 from slotqueue.application.queue import Joined
 from slotqueue.bootstrap import Service
-from slotqueue.processes.dispatcher import Summary, dispatch_once
+from slotqueue.processes.dispatcher import Summary
 
 HONOLULU = ZoneInfo("Pacific/Honolulu")
 GRACE = timedelta(minutes=120)
@@ -33,10 +33,10 @@ class CountingBooker:
     def __init__(self, inner: Booker) -> None:
         self.inner, self.name, self.calls = inner, inner.name, 0
 
-    def book_slot(self, customer_id: UUID, location_id: UUID, slot_datetime_utc: datetime
-                  ) -> BookingResult:
+    def book_slot(self, customer_id: UUID, location_id: UUID, slot_datetime_utc: datetime,
+                  attempt_id: UUID) -> BookingResult:
         self.calls += 1
-        return self.inner.book_slot(customer_id, location_id, slot_datetime_utc)
+        return self.inner.book_slot(customer_id, location_id, slot_datetime_utc, attempt_id)
 
 
 @dataclass
@@ -83,7 +83,7 @@ class World:
     def dispatch(self, booker: str | Booker = "sim", now: datetime | None = None) -> Summary:
         adapter = booker if not isinstance(booker, str) else make_booker(
             booker, self.svc.url, "Pacific/Honolulu", 3)
-        return dispatch_once(self.svc, adapter, now=now)
+        return self.svc.dispatch_once(adapter, now=now)
 
     def rows(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         return self.db.execute(query, params).fetchall()

@@ -15,7 +15,6 @@ import pytest
 from dispatch_world import World, next_weekday
 
 from slotqueue.adapters.booking import make_booker
-from slotqueue.processes.dispatcher import dispatch_once
 from slotqueue.projections import maintenance
 
 BLOCKS = ("early", "late", "midday", "afternoon")
@@ -112,7 +111,7 @@ def test_a_dispatcher_killed_mid_run_leaves_nothing_a_restart_cannot_finish(
     settings = world.svc.settings.model_copy(update={"lock_ttl_seconds": 1})
     world.svc.settings = settings
     booker = make_booker("sim", database_url, "Pacific/Honolulu", 3)
-    dispatch_once(world.svc, booker, now=later)
+    world.svc.dispatch_once(booker, now=later)
     assert_invariants(world, 200)
 
 

