@@ -6,9 +6,10 @@ rows can never open it twice. The journal records what a later replay could not 
 the run, the preset rules in force, the winner and its place in the queue, and every booking
 attempt, whose intent is recorded before the booking adapter is called.
 
-Events: SlotOpened → Claimed → Decided → AttemptStarted → AttemptFinished, then Closed when
-the slot stops being listed; AttemptAnsweredLate when the adapter answers an attempt that a
-later run had already ended as interrupted.
+Events: SlotOpened → Decided (nobody, or a winner with the intent to book and the slot's lock)
+→ AttemptFinished, then Closed when the slot stops being listed; AttemptAnsweredLate when the
+adapter answers an attempt that a later run had already ended as interrupted. (Claimed and
+AttemptStarted are replayed from journals recorded before issue 7.)
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ SKIPPED = "skipped"
 GONE = "gone"  # no longer listed before anyone decided it
 BASELINE = "listed_before_watch"  # listed before slotqueue watched: not an opening to decide
 RESULT_OUTCOMES = {"success": BOOKED, "fail": ATTEMPT_FAILED, "skipped": SKIPPED}
-DECISIONS = (WEEKEND, NO_ELIGIBLE, ATTEMPTING)
 INTERRUPTED = "attempt_interrupted"
 
 
@@ -79,50 +79,54 @@ class OpenedSlot(Aggregate):
     def decided(self) -> bool:
         return self.outcome not in (None, ATTEMPTING)
 
-    def claim(self, run_id: UUID, now: datetime, ttl: timedelta) -> None:
-        """Takes the slot's lock until now + ttl (database time) unless another run holds it."""
+    def _ensure_free(self, run_id: UUID, now: datetime) -> None:
         if self.outcome is not None:
             raise TransitionRefused(f"slot {self.slot_key} is already {self.outcome}")
-        if self.claimed_until is not None and now <= self.claimed_until:
+        if (self.claimed_until is not None and now <= self.claimed_until
+                and self.claimed_by != run_id):
             raise TransitionRefused(f"slot {self.slot_key} is locked by run {self.claimed_by}")
-        self._claimed(run_id=run_id, at=now, until=now + ttl, slot_key=self.slot_key)
 
-    @event("Claimed")
-    def _claimed(self, run_id: UUID, at: datetime, until: datetime, slot_key: str) -> None:
-        self.claimed_by, self.claimed_until = run_id, until
+    def decide(self, run_id: UUID, now: datetime, outcome: str, presets: dict[str, Any],
+               passed_over: list[UUID] | None = None) -> None:
+        """Records a decision that books nobody (a weekend, or nobody eligible)."""
+        self._ensure_free(run_id, now)
+        if outcome not in (WEEKEND, NO_ELIGIBLE):
+            raise InvalidInput(f"decision {outcome!r} needs a winner")
+        self._decided(run_id=run_id, at=now, outcome=outcome, presets=presets, winner=None,
+                      passed_over=list(passed_over or []), slot_key=self.slot_key)
 
-    def _ensure_holder(self, run_id: UUID) -> None:
-        if self.claimed_by != run_id or self.outcome is not None:
-            raise TransitionRefused(f"run {run_id} does not hold slot {self.slot_key}")
-
-    def decide(
-        self, run_id: UUID, now: datetime, outcome: str, presets: dict[str, Any],
-        winner: dict[str, Any] | None = None, passed_over: list[UUID] | None = None,
-    ) -> None:
-        """Records the decision; with a winner the outcome stays open until the attempt ends."""
-        self._ensure_holder(run_id)
-        if (winner is None) == (outcome == ATTEMPTING) or outcome not in DECISIONS:
-            raise InvalidInput(f"decision {outcome!r} does not fit winner {winner!r}")
-        self._decided(
-            run_id=run_id, at=now, outcome=outcome,
-            presets=presets, winner=winner, passed_over=list(passed_over or []),
-            slot_key=self.slot_key,
-        )
+    def decide_winner(self, run_id: UUID, now: datetime, presets: dict[str, Any],
+                winner: dict[str, Any], passed_over: list[UUID], booker: str,
+                ttl: timedelta) -> UUID:
+        """Decides for `winner` and records the intent to book, under the slot's lock until
+        now + ttl (database time), before the booking adapter is called; returns the
+        attempt's id, which the adapter passes on as its idempotency key."""
+        self._ensure_free(run_id, now)
+        if not winner.get("entry_id"):
+            raise InvalidInput(f"decision for winner {winner!r} names no queue entry")
+        attempt_id = stable_id("attempt", self.id)
+        self._decided(run_id=run_id, at=now, outcome=ATTEMPTING, presets=presets,
+                      winner=winner, passed_over=list(passed_over), slot_key=self.slot_key,
+                      attempt_id=attempt_id, booker=booker, until=now + ttl)
+        return attempt_id
 
     @event("Decided")
     def _decided(
         self, run_id: UUID, at: datetime, outcome: str, presets: dict[str, Any],
         winner: dict[str, Any] | None, passed_over: list[UUID], slot_key: str,
+        attempt_id: UUID | None = None, booker: str | None = None,
+        until: datetime | None = None,
     ) -> None:
         self.outcome, self.decided_at, self.winner = outcome, at, winner
+        if attempt_id is not None:
+            self.attempt = {"attempt_id": attempt_id, "run_id": run_id, "started_at": at}
+            self.claimed_by, self.claimed_until = run_id, until
 
-    def start_attempt(self, run_id: UUID, now: datetime, booker: str) -> UUID:
-        """Records the intent to book before the adapter is called; returns the attempt id."""
-        if self.outcome != ATTEMPTING or self.attempt is not None or self.claimed_by != run_id:
-            raise TransitionRefused(f"slot {self.slot_key} has no attempt to start")
-        attempt_id = stable_id("attempt", self.id)
-        self._attempt_started(attempt_id=attempt_id, run_id=run_id, at=now, booker=booker)
-        return attempt_id
+    # Journals recorded before issue 7 took the lock and started the attempt as events of
+    # their own; these replay them.
+    @event("Claimed")
+    def _claimed(self, run_id: UUID, at: datetime, until: datetime, slot_key: str) -> None:
+        self.claimed_by, self.claimed_until = run_id, until
 
     @event("AttemptStarted")
     def _attempt_started(self, attempt_id: UUID, run_id: UUID, at: datetime, booker: str) -> None:

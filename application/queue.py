@@ -44,7 +44,7 @@ class SlotQueue(Application[UUID]):
     clock: Clock = FixedClock(datetime.min.replace(tzinfo=UTC))  # the composition root's
     # A customer who keeps winning slots whose attempts fail gathers two events per attempt;
     # a snapshot every 50 events keeps loading the entry cheap.
-    snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {QueueEntry: 50, Customer: 50}
+    snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {QueueEntry: 200, Customer: 200}
 
     def _load(self, kind: type[A], aggregate_id: UUID) -> A:
         try:

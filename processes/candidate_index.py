@@ -76,7 +76,9 @@ class CandidateIndex:
         new = group[0] if group else None
         if new == old:
             return
-        fronts = self._fronts.setdefault(location_id, SortedDict())
+        fronts = self._fronts.get(location_id)
+        if fronts is None:
+            fronts = self._fronts[location_id] = SortedDict()
         if old is not None:
             del fronts[old]
         if new is not None:

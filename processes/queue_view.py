@@ -283,6 +283,7 @@ def _decided(view: QueueView, e: Any) -> None:
     if (slot := _slot(view, e)) is not None:
         slot.outcome = e.outcome
         slot.winner_entry = (e.winner or {}).get("entry_id")
+        slot.claimed_until = getattr(e, "until", None) or slot.claimed_until
         view._slot_changed(slot)
 
 

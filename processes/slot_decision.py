@@ -27,7 +27,7 @@ from slotqueue.adapters.booking import Booker, BookingResult
 from slotqueue.aggregates.customer import Customer
 from slotqueue.aggregates.errors import DomainError
 from slotqueue.aggregates.matcher import Presets, Selection
-from slotqueue.aggregates.opened_slot import ATTEMPTING, NO_ELIGIBLE, WEEKEND, OpenedSlot
+from slotqueue.aggregates.opened_slot import NO_ELIGIBLE, WEEKEND, OpenedSlot
 from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.aggregates.queue_policy import (
     Candidate,
@@ -98,6 +98,7 @@ class SlotDecider:
         self.writer, self.view, self.booker = writer, writer.view, booker
         self.rules, self.run_id, self.now = rules, run_id, now
         self.day = nudge_day(now, rules.timezone)
+        self._presets = rules.presets.to_json()  # the rules in force, recorded with each decision
         self.tally = Tally()
         self._pending: list[Aggregate] = []
         self._nudged: set[UUID] = set()  # customers whose nudge this run has recorded
@@ -117,13 +118,11 @@ class SlotDecider:
 
     def _try(self, slot: OpenedSlot) -> bool:
         """One try at deciding `slot`; False when facts moved and it must be tried again."""
-        rules = self.rules.presets.to_json()
-        try:
-            slot.claim(self.run_id, self.now, self.rules.lock_ttl)
-        except DomainError:
+        if (slot.claimed_until is not None and self.now <= slot.claimed_until
+                and slot.claimed_by != self.run_id):
             return True  # another run holds its lock
         if is_weekend(slot.slot_datetime, self.rules.timezone):
-            slot.decide(self.run_id, self.now, WEEKEND, rules)
+            slot.decide(self.run_id, self.now, WEEKEND, self._presets)
             return self._later(slot)
         check = partial(first_failed_check, location_id=slot.location_id,
                         slot_utc=slot.slot_datetime, presets=self.rules.presets, now=self.now)
@@ -133,18 +132,18 @@ class SlotDecider:
         nudged = self._nudges(choice.passed_over, slot.id)
         passed = [item.candidate.customer_id for item in choice.passed_over]
         if choice.winner is None:
-            slot.decide(self.run_id, self.now, NO_ELIGIBLE, rules, passed_over=passed)
+            slot.decide(self.run_id, self.now, NO_ELIGIBLE, self._presets, passed)
             return self._later(slot, *nudged)
         held = self._hold(slot, choice.winner, check)
         if held is None:
-            self.writer.forget([slot.id, *(c.id for c in nudged)])
+            self.writer.forget(c.id for c in nudged)
             return False
         entry, customer = held
         winner = choice.winner.candidate
-        slot.decide(self.run_id, self.now, ATTEMPTING, rules, passed_over=passed, winner={
+        attempt_id = slot.decide_winner(self.run_id, self.now, self._presets, {
             "entry_id": winner.entry_id, "customer_id": winner.customer_id,
-            "rank": choice.winner.rank, "joined_at": winner.joined_at})
-        attempt_id = slot.start_attempt(self.run_id, self.now, self.booker.name)
+            "rank": choice.winner.rank, "joined_at": winner.joined_at}, passed,
+            self.booker.name, self.rules.lock_ttl)
         if not self._commit(slot, entry, customer, *nudged):
             return False  # the intent was not recorded: facts moved, decide again
         self.tally.attempts += 1
@@ -261,7 +260,7 @@ class SlotDecider:
         for aggregate in saved:
             if isinstance(aggregate, Customer) and aggregate.last_nudged_day == self.day:
                 self._nudged.add(aggregate.id)
-            elif isinstance(aggregate, OpenedSlot) and aggregate.claimed_by == self.run_id:
+            elif isinstance(aggregate, OpenedSlot) and aggregate.decided_at == self.now:
                 self.tally.decided.add(aggregate.id)
         self.tally.nudges = len(self._nudged)
 

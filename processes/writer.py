@@ -28,6 +28,7 @@ class Writer:
     def __init__(self, app: Application[Any], view: QueueView, feed: EventFeed) -> None:
         self.app, self.view, self.feed = app, view, feed
         self._cache: dict[UUID, Aggregate] = {}
+        self._previewed: set[int] = set()  # ids of pending events the view has seen already
 
     def get(self, kind: type[A], aggregate_id: UUID) -> A:
         found = self._cache.get(aggregate_id)
@@ -64,7 +65,11 @@ class Writer:
 
     def save(self, *aggregates: Aggregate) -> list[Recording[Any]]:
         """Saves all or nothing; what was recorded reaches the view in notification order."""
-        recordings = self.app.save(*aggregates)
+        try:
+            recordings = self.app.save(*aggregates)
+        except Exception:
+            self._previewed.clear()
+            raise
         for aggregate in aggregates:
             self._cache[aggregate.id] = aggregate
         ordered = sorted(recordings, key=lambda r: r.notification.id)
@@ -72,18 +77,21 @@ class Writer:
             self.refresh(stop=ordered[0].notification.id - 1)  # others' events in between
         for recording in ordered:
             if recording.notification.id > self.view.position:
-                self._apply(recording.domain_event)
+                if id(recording.domain_event) not in self._previewed:
+                    self._apply(recording.domain_event)
                 self.view.position = recording.notification.id
+        self._previewed.clear()
         return recordings
 
     def preview(self, *aggregates: Aggregate) -> None:
         """Shows the view what these aggregates are about to record (their pending events),
-        before it is saved: the next decision of the run must see it. The recorded events
-        reach the view again, in order, when they are saved; the view's handlers set
-        absolute values, so the truth that is recorded is what the view ends with."""
+        before it is saved: the next decision of the run must see it. If that save fails,
+        what is recorded instead reaches the view in order; the view's handlers set absolute
+        values, so the truth that is recorded is what the view ends with."""
         for aggregate in aggregates:
             for event in aggregate.pending_events:
                 self.view.apply(event)
+                self._previewed.add(id(event))
 
     def _apply(self, event: Any) -> None:
         self.view.apply(event)

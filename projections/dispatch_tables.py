@@ -57,9 +57,15 @@ def _claimed(e: Any) -> list[Write]:
 
 
 def _decided(e: Any) -> list[Write]:
+    """A decision; with a winner, the slot's lock is held until the attempt's answer."""
     winner = e.winner or {}
     out = [_slot_update(e, outcome=e.outcome, decided_at=e.at,
                         winner_entry_id=winner.get("entry_id"), winner_rank=winner.get("rank"))]
+    until = getattr(e, "until", None)
+    if until is not None:
+        lock = {"lock_key": e.slot_key, "locked_until": until, "owner_run_id": e.run_id}
+        out += [_slot_update(e, claimed_by_run_id=e.run_id, claimed_until=until),
+                Upsert("booking_locks", ("lock_key",), lock)]
     return out if e.outcome == ATTEMPTING else [*out, _release(e)]
 
 

@@ -22,7 +22,6 @@ import psycopg
 
 from slotqueue.adapters.booking import OffBooker
 from slotqueue.aggregates.watermark import Watermark
-from slotqueue.processes.dispatcher import dispatch_once
 from slotqueue.scripts.seeding import seed_customers
 
 GOAL_RATIO = 0.5

@@ -446,8 +446,11 @@ def _per_originator(topic: str) -> str:
 DUPLICATE_CHECKS = (
     ("slots opened twice (same slot key and opening)",
      _per_event("opened_slot:OpenedSlot.SlotOpened", "slot_key", "opening")),
-    ("slots attempted twice (AttemptStarted events)",
-     _per_originator("opened_slot:OpenedSlot.AttemptStarted")),
+    ("slots attempted twice (decisions for a winner)",
+     "SELECT originator_id, count(*) FROM slotqueue.queue_events "
+     f"WHERE topic = '{_topic('opened_slot:OpenedSlot.Decided')}' "
+     "AND convert_from(state, 'UTF8')::jsonb->>'attempt_id' IS NOT NULL "
+     "GROUP BY 1 HAVING count(*) > 1"),
     ("slots attempted twice (booking_attempts rows)",
      "SELECT location_id, slot_date, slot_time, count(*) FROM booking_attempts "
      "GROUP BY 1, 2, 3 HAVING count(*) > 1"),

@@ -63,7 +63,8 @@ def assert_invariants(world, slots):
         "booked", "attempt_failed", "no_eligible_customer", "weekend"}
     twice = world.rows(
         "SELECT originator_id, count(*) FROM slotqueue.queue_events WHERE topic LIKE %s "
-        "GROUP BY originator_id HAVING count(*) > 1", "%AttemptStarted")
+        "AND convert_from(state, 'UTF8')::jsonb->>'attempt_id' IS NOT NULL "
+        "GROUP BY originator_id HAVING count(*) > 1", "%OpenedSlot.Decided")
     assert twice == []
     assert world.rows("SELECT location_id, slot_date, slot_time FROM booking_attempts "
                       "GROUP BY 1, 2, 3 HAVING count(*) > 1") == []

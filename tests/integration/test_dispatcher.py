@@ -69,7 +69,7 @@ def test_the_first_eligible_customer_in_rank_order_gets_the_slot(world):
         (3, afternoon.customer_id, "window:time_block")]
     assert journal["winner"]["rank"] == 4
     assert [e["name"] for e in journal["events"]] == [
-        "SlotOpened", "Claimed", "Decided", "AttemptStarted", "AttemptFinished"]
+        "SlotOpened", "Decided", "AttemptFinished"]
     why = slot_audit.passed_over(world.svc.app, world.db,
                                  world.svc.app.customer(behind.customer_id))
     assert [(w["slot_key"], w["failed"]) for w in why] == [(key, "behind_winner")]

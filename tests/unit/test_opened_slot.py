@@ -38,34 +38,33 @@ WINNER = {"entry_id": ENTRY_ID, "customer_id": CUSTOMER_ID, "rank": 3,
 Step = Callable[[OpenedSlot], Any]
 
 
-def _claim(s: OpenedSlot) -> None:
-    s.claim(RUN_A, T0, TTL)
+def _decide(outcome: str) -> Step:
+    return lambda s: s.decide(RUN_A, T0, outcome, PRESETS.to_json(), [UUID(int=7)])
 
 
-def _decide(outcome: str, winner: dict[str, Any] | None = None) -> Step:
-    return lambda s: s.decide(RUN_A, T0, outcome, PRESETS.to_json(), winner, [UUID(int=7)])
+def _attempt(s: OpenedSlot) -> None:
+    s.decide_winner(RUN_A, T0, PRESETS.to_json(), WINNER, [UUID(int=7)], "stub", TTL)
 
 
-def _start(s: OpenedSlot) -> None:
-    s.start_attempt(RUN_A, T0, "stub")
+def _old_claim(s: OpenedSlot) -> None:
+    """How journals recorded before issue 7 took the lock: an event of its own."""
+    s._claimed(run_id=RUN_A, at=T0, until=LOCK_END, slot_key=s.slot_key)
 
 
 def _finish(result: str) -> Step:
     return lambda s: s.record_answer(RUN_A, T0 + timedelta(seconds=5), result, "E1", "said no")
 
 
-_ATTEMPTING = (_claim, _decide("attempting", WINNER), _start)
 STATES: dict[str, tuple[Step, ...]] = {
     "opened": (),
-    "claimed": (_claim,),
-    "weekend": (_claim, _decide("weekend")),
-    "no_eligible": (_claim, _decide("no_eligible_customer")),
-    "winner_chosen": (_claim, _decide("attempting", WINNER)),
-    "attempting": _ATTEMPTING,
-    "booked": (*_ATTEMPTING, _finish("success")),
-    "attempt_failed": (*_ATTEMPTING, _finish("fail")),
-    "skipped": (*_ATTEMPTING, _finish("skipped")),
-    "interrupted": (*_ATTEMPTING, lambda s: s.interrupt(RUN_B, AFTER_LOCK)),
+    "claimed_before_issue_7": (_old_claim,),
+    "weekend": (_decide("weekend"),),
+    "no_eligible": (_decide("no_eligible_customer"),),
+    "attempting": (_attempt,),
+    "booked": (_attempt, _finish("success")),
+    "attempt_failed": (_attempt, _finish("fail")),
+    "skipped": (_attempt, _finish("skipped")),
+    "interrupted": (_attempt, lambda s: s.interrupt(RUN_B, AFTER_LOCK)),
 }
 FINAL = ("weekend", "no_eligible", "booked", "attempt_failed", "skipped", "interrupted")
 
@@ -127,93 +126,69 @@ def test_opening_a_slot_records_the_row_and_no_lock_or_outcome() -> None:
     assert (slot.claimed_by, slot.outcome, slot.decided) == (None, None, False)
 
 
-# --- the lock ------------------------------------------------------------------------------
-
-def test_a_claim_locks_the_slot_until_now_plus_the_ttl() -> None:
-    slot = slot_in("opened")
-    slot.claim(RUN_A, T0, TTL)
-    [claimed] = slot.collect_events()
-    assert (type(claimed).__name__, claimed.run_id, claimed.until) == ("Claimed", RUN_A, LOCK_END)
-    assert (slot.claimed_by, slot.claimed_until) == (RUN_A, LOCK_END)
-
-
-@pytest.mark.parametrize(("now", "allowed"), [
-    (T0, False), (LOCK_END - timedelta(microseconds=1), False), (LOCK_END, False),
-    (AFTER_LOCK, True), (LOCK_END + timedelta(hours=1), True),
-], ids=["same-instant", "just-before-the-end", "at-the-end", "just-after", "an-hour-later"])
-def test_another_run_may_claim_only_once_the_lock_has_run_out(now: datetime, allowed: bool) -> None:
-    slot = slot_in("claimed")
-    if not allowed:
-        assert_refused_without_trace(slot, lambda s: s.claim(RUN_B, now, TTL))
-        return
-    slot.claim(RUN_B, now, TTL)
-    [claimed] = slot.collect_events()
-    assert (claimed.run_id, slot.claimed_by, slot.claimed_until) == (RUN_B, RUN_B, now + TTL)
-
-
-@pytest.mark.parametrize("state", ["winner_chosen", "attempting", *FINAL])
-def test_a_decided_slot_is_never_claimed_again_even_after_its_lock_ran_out(state: str) -> None:
-    later = LOCK_END + timedelta(days=1)
-    assert_refused_without_trace(slot_in(state), lambda s: s.claim(RUN_B, later, TTL))
-
-
-# --- the decision --------------------------------------------------------------------------
-
-@pytest.mark.parametrize(("state", "run"), [
-    ("opened", RUN_A), ("claimed", RUN_B), ("weekend", RUN_A), ("winner_chosen", RUN_A),
-], ids=["unclaimed", "another-run", "decided-already", "winner-chosen-already"])
-def test_only_the_run_holding_the_lock_decides_and_only_once(state: str, run: UUID) -> None:
-    assert_refused_without_trace(
-        slot_in(state), lambda s: s.decide(run, T0, "weekend", PRESETS.to_json()))
-
-
-def test_a_run_whose_lock_was_taken_over_can_no_longer_decide() -> None:
-    slot = slot_in("claimed")
-    slot.claim(RUN_B, AFTER_LOCK, TTL)
-    slot.collect_events()
-    assert_refused_without_trace(
-        slot, lambda s: s.decide(RUN_A, AFTER_LOCK, "no_eligible_customer", PRESETS.to_json()))
-
+# --- the decision and the lock ---------------------------------------------------------------
 
 @pytest.mark.parametrize("outcome", ["weekend", "no_eligible_customer"])
-def test_a_decision_without_a_winner_is_the_final_outcome(outcome: str) -> None:
-    slot = slot_in("claimed")
+def test_a_decision_without_a_winner_is_the_final_outcome_and_takes_no_lock(outcome: str) -> None:
+    slot = slot_in("opened")
     slot.decide(RUN_A, T0, outcome, PRESETS.to_json(), passed_over=[CUSTOMER_ID])
     [decided] = slot.collect_events()
     assert (decided.outcome, decided.winner, decided.passed_over) == (outcome, None, [CUSTOMER_ID])
-    assert decided.presets == PRESETS.to_json()
-    assert (slot.outcome, slot.decided, slot.decided_at) == (outcome, True, T0)
+    assert (decided.presets, decided.until) == (PRESETS.to_json(), None)
+    assert (slot.outcome, slot.decided, slot.decided_at, slot.claimed_until) == (
+        outcome, True, T0, None)
 
 
-def test_a_decision_with_a_winner_stays_attempting_until_the_attempt_finishes() -> None:
-    slot = slot_in("claimed")
-    slot.decide(RUN_A, T0, "attempting", PRESETS.to_json(), WINNER)
+def test_a_winner_is_decided_with_the_intent_to_book_under_the_slots_lock() -> None:
+    slot = slot_in("opened")
+    attempt_id = slot.decide_winner(RUN_A, T0, PRESETS.to_json(), WINNER, [], "stub", TTL)
     [decided] = slot.collect_events()
-    assert (decided.outcome, decided.winner) == ("attempting", WINNER)
-    assert (slot.outcome, slot.decided, slot.winner) == ("attempting", False, WINNER)
-
-
-# --- the attempt ---------------------------------------------------------------------------
-
-@pytest.mark.parametrize(("state", "run"), [
-    ("claimed", RUN_A), ("weekend", RUN_A), ("no_eligible", RUN_A), ("winner_chosen", RUN_B),
-    ("attempting", RUN_A), ("booked", RUN_A),
-], ids=["undecided", "weekend", "no-eligible", "not-the-holder", "started-already", "finished"])
-def test_an_attempt_starts_only_after_a_winner_was_chosen_and_only_once(
-    state: str, run: UUID
-) -> None:
-    assert_refused_without_trace(slot_in(state), lambda s: s.start_attempt(run, T0, "stub"))
-
-
-def test_starting_the_attempt_records_the_intent_under_an_id_of_the_slot() -> None:
-    slot = slot_in("winner_chosen")
-    attempt_id = slot.start_attempt(RUN_A, T0, "stub")
-    [started] = slot.collect_events()
-    assert (started.attempt_id, started.run_id, started.booker) == (attempt_id, RUN_A, "stub")
-    assert slot.outcome == "attempting"
-    assert attempt_id == build("winner_chosen").start_attempt(RUN_A, T0, "off")
+    assert (type(decided).__name__, decided.outcome, decided.winner) == (
+        "Decided", "attempting", WINNER)
+    assert (decided.attempt_id, decided.booker, decided.until) == (attempt_id, "stub", LOCK_END)
+    assert (slot.outcome, slot.decided, slot.claimed_by, slot.claimed_until) == (
+        "attempting", False, RUN_A, LOCK_END)
+    assert slot.attempt == {"attempt_id": attempt_id, "run_id": RUN_A, "started_at": T0}
+    assert attempt_id == build("opened").decide_winner(RUN_B, T0, {}, WINNER, [], "off", TTL)
     assert attempt_id != slot.id
 
+
+@pytest.mark.parametrize("state", ["attempting", *FINAL])
+def test_a_slot_is_decided_once_even_after_its_lock_ran_out(state: str) -> None:
+    later = LOCK_END + timedelta(days=1)
+    slot = slot_in(state)
+    assert_refused_without_trace(slot, lambda s: s.decide(RUN_B, later, "weekend", {}))
+    assert_refused_without_trace(
+        slot, lambda s: s.decide_winner(RUN_B, later, {}, WINNER, [], "stub", TTL))
+
+
+@pytest.mark.parametrize(("now", "allowed"), [
+    (T0, False), (LOCK_END, False), (AFTER_LOCK, True),
+], ids=["same-instant", "at-the-end", "just-after"])
+def test_a_lock_taken_before_issue_7_keeps_other_runs_out_until_it_runs_out(
+    now: datetime, allowed: bool
+) -> None:
+    slot = slot_in("claimed_before_issue_7")
+    if not allowed:
+        assert_refused_without_trace(slot, lambda s: s.decide(RUN_B, now, "weekend", {}))
+        return
+    slot.decide(RUN_B, now, "weekend", {})
+    assert slot.outcome == "weekend"
+
+
+@pytest.mark.parametrize(("outcome", "winner"), [
+    ("attempting", None), ("booked", None), ("bogus", None),
+], ids=["attempting-without-a-winner", "a-result-is-no-decision", "unknown"])
+def test_a_decision_that_does_not_fit_is_refused_by_name(outcome: str, winner: Any) -> None:
+    slot = slot_in("opened")
+    with pytest.raises(InvalidInput, match=outcome):
+        slot.decide(RUN_A, T0, outcome, PRESETS.to_json())
+    with pytest.raises(InvalidInput, match="no queue entry"):
+        slot.decide_winner(RUN_A, T0, {}, {}, [], "stub", TTL)
+    assert slot.collect_events() == []
+
+
+# --- the answer ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("result", "outcome"), [
     ("success", "booked"), ("fail", "attempt_failed"), ("skipped", "skipped"),
@@ -240,8 +215,7 @@ def test_the_finished_attempt_describes_itself_for_the_projections() -> None:
     assert (finished.error_code, finished.error_message) == (None, None)
 
 
-@pytest.mark.parametrize("state", ["claimed", "winner_chosen",
-                                   *(s for s in FINAL if s != "interrupted")])
+@pytest.mark.parametrize("state", ["opened", *(s for s in FINAL if s != "interrupted")])
 def test_an_attempt_cannot_finish_before_it_started_or_twice(state: str) -> None:
     assert_refused_without_trace(
         slot_in(state), lambda s: s.record_answer(RUN_A, T0, "success"))
@@ -277,14 +251,14 @@ def test_a_confirmed_booking_the_entry_could_not_take_ends_as_a_conflict() -> No
 
 
 @pytest.mark.parametrize(("state", "outcome"), [
-    ("opened", "gone"), ("claimed", "gone"), ("attempting", "attempting"),
+    ("opened", "gone"), ("claimed_before_issue_7", "gone"), ("attempting", "attempting"),
     ("booked", "booked"), ("no_eligible", "no_eligible_customer")])
 def test_an_opening_ends_when_its_slot_stops_being_listed(state: str, outcome: str) -> None:
     slot = slot_in(state)
     slot.close(AFTER_LOCK, T0)
     [closed] = slot.collect_events()
     assert (type(closed).__name__, closed.last_seen, closed.undecided) == (
-        "Closed", T0, state in ("opened", "claimed"))
+        "Closed", T0, state in ("opened", "claimed_before_issue_7"))
     assert (slot.closed_at, slot.outcome) == (AFTER_LOCK, outcome)
     assert_refused_without_trace(slot, lambda s: s.close(AFTER_LOCK, T0))
 
@@ -296,16 +270,15 @@ def test_a_slot_listed_before_watching_began_is_recorded_but_never_decided() -> 
         baseline=True)
     slot.collect_events()
     assert slot.outcome == "listed_before_watch"
-    assert_refused_without_trace(slot, _claim)
+    assert_refused_without_trace(slot, _decide("no_eligible_customer"))
 
 
 # --- stalled runs --------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("state", "now", "stalled"), [
     ("opened", AFTER_LOCK, False),
-    ("claimed", LOCK_END, False),
-    ("claimed", AFTER_LOCK, True),
-    ("winner_chosen", AFTER_LOCK, True),
+    ("claimed_before_issue_7", LOCK_END, False),
+    ("claimed_before_issue_7", AFTER_LOCK, True),
     ("attempting", LOCK_END, False),
     ("attempting", AFTER_LOCK, True),
     *[(state, LOCK_END + timedelta(days=1), False) for state in FINAL],
@@ -328,7 +301,7 @@ def test_interrupting_a_dead_runs_attempt_ends_it_as_a_failure_to_check() -> Non
         "attempt_failed", True, False)
 
 
-@pytest.mark.parametrize("state", ["claimed", "winner_chosen", *FINAL])
+@pytest.mark.parametrize("state", ["opened", "claimed_before_issue_7", *FINAL])
 def test_only_a_started_and_unfinished_attempt_can_be_interrupted(state: str) -> None:
     assert_refused_without_trace(slot_in(state), lambda s: s.interrupt(RUN_B, AFTER_LOCK))
 
@@ -339,26 +312,19 @@ def test_an_attempt_whose_lock_is_still_live_cannot_be_interrupted() -> None:
 
 # --- replay --------------------------------------------------------------------------------
 
-def test_a_slot_claimed_again_after_a_stalled_claim_replays_the_same() -> None:
-    slot = build("claimed")
-    slot.claim(RUN_B, AFTER_LOCK, TTL)
-    slot.decide(RUN_B, AFTER_LOCK, "no_eligible_customer", {})
-    assert vars(replay(slot.collect_events())) == vars(slot)
+def test_a_journal_recorded_before_issue_7_replays_with_its_claim_and_attempt() -> None:
+    slot = build("claimed_before_issue_7")
+    slot._decided(run_id=RUN_A, at=T0, outcome="attempting", presets={}, winner=WINNER,
+                  passed_over=[], slot_key=KEY)
+    slot._attempt_started(attempt_id=UUID(int=9), run_id=RUN_A, at=T0, booker="stub")
+    replayed = replay(slot.collect_events())
+    assert vars(replayed) == vars(slot)
+    assert (replayed.claimed_until, replayed.attempt["attempt_id"]) == (LOCK_END, UUID(int=9))
+    replayed.record_answer(RUN_A, T0, "success")
+    assert replayed.outcome == "booked"
 
 
 @pytest.mark.parametrize("state", STATES)
 def test_replaying_the_events_rebuilds_the_same_slot(state: str) -> None:
     slot = build(state)
     assert vars(replay(slot.collect_events())) == vars(slot)
-
-
-@pytest.mark.parametrize(("outcome", "winner"), [
-    ("no_eligible_customer", WINNER), ("attempting", None), ("booked", None), ("bogus", None),
-], ids=["no-eligible-with-a-winner", "attempting-without-one", "a-result-is-no-decision",
-        "unknown"])
-def test_a_decision_that_does_not_fit_its_winner_is_refused_by_name(outcome, winner) -> None:
-    slot = slot_in("claimed")
-    slot.collect_events()
-    with pytest.raises(InvalidInput, match=outcome):
-        slot.decide(RUN_A, T0, outcome, PRESETS.to_json(), winner)
-    assert slot.collect_events() == []
