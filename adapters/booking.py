@@ -83,10 +83,13 @@ class SimBooker:
                              f"slot {local:%Y-%m-%d %H:%M} is no longer listed by the DMV")
 
     def _query(self, location_id: UUID, local: datetime) -> Any:
+        # Matched by the spellings the monitor uses, never by casting `time`: one row that
+        # is not a time must not fail the booking of every other slot of the day.
+        spellings = [f"{local:%H:%M:%S}", f"{local:%H:%M}", f"{local.hour}:{local:%M}"]
         return self._conn().execute(
             "SELECT max(last_seen) > now() - make_interval(mins => %s) FROM slot_states "
-            "WHERE location_id = %s AND date = %s AND time::time = %s",
-            (self.lookback, location_id, local.date(), local.time()),
+            "WHERE location_id = %s AND date = %s AND time = ANY(%s)",
+            (self.lookback, location_id, local.date(), spellings),
         ).fetchone()
 
 

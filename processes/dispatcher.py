@@ -79,9 +79,8 @@ class Dispatcher:
         self.writer.feed.stop()
 
     def tick(self, now: datetime | None = None) -> Summary:
-        """One run. Whether a slot is listed is judged on the database's clock, read with the
-        monitor's rows; decisions (deadlines, horizons, the nudge day) use `now`, which
-        defaults to that clock and which tests move."""
+        """One run at `now`: the database's clock, read with the monitor's rows, unless a
+        caller (a test) moves time itself; then the rows it writes follow its clock."""
         summary = Summary(dispatcher_run_id=uuid4())
         summary.old_watermark = self.view.scan_position
         since = self.watcher.since(self._last_now)
@@ -89,7 +88,7 @@ class Dispatcher:
         self._last_now = poll.now
         now = now or poll.now
         self.writer.refresh_if_changed()
-        watched = self.watcher.observe(poll.sightings, poll.read_up_to, since, poll.now,
+        watched = self.watcher.observe(poll.sightings, poll.read_up_to, since, now,
                                        summary.dispatcher_run_id)
         summary.opened_slots_count, summary.closed_slots_count = (
             len(watched.opened), watched.closed)
@@ -129,5 +128,5 @@ class Dispatcher:
         summary.booking_attempt_count = tally.attempts
         summary.booking_success_count = tally.successes
         summary.interrupted_attempt_count = tally.interrupted
-        summary.opportunity_passed_sent_count = tally.nudges
+        summary.opportunity_passed_sent_count = len(tally.nudged)
         summary.errors += tally.conflicts

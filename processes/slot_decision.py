@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -27,7 +28,13 @@ from slotqueue.adapters.booking import Booker, BookingResult
 from slotqueue.aggregates.customer import Customer
 from slotqueue.aggregates.errors import DomainError
 from slotqueue.aggregates.matcher import Presets, Selection
-from slotqueue.aggregates.opened_slot import NO_ELIGIBLE, WEEKEND, OpenedSlot
+from slotqueue.aggregates.opened_slot import (
+    BOOKED,
+    BOOKED_CONFLICT,
+    NO_ELIGIBLE,
+    WEEKEND,
+    OpenedSlot,
+)
 from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.aggregates.queue_policy import (
     Candidate,
@@ -61,10 +68,12 @@ class Rules:
 
 @dataclass
 class Tally:
-    decided: set[UUID] = field(default_factory=set)  # openings this run recorded a decision of
+    """What a run recorded (counted from the events it saved)."""
+
+    decided: set[UUID] = field(default_factory=set)  # openings it decided
+    nudged: set[UUID] = field(default_factory=set)  # customers it nudged
     attempts: int = 0
     successes: int = 0
-    nudges: int = 0
     interrupted: int = 0
     conflicts: list[str] = field(default_factory=list)
 
@@ -101,7 +110,6 @@ class SlotDecider:
         self._presets = rules.presets.to_json()  # the rules in force, recorded with each decision
         self.tally = Tally()
         self._pending: list[Aggregate] = []
-        self._nudged: set[UUID] = set()  # customers whose nudge this run has recorded
         self._answers: list[_Answer] = []
         self._redecide: list[UUID] = []
 
@@ -197,13 +205,6 @@ class SlotDecider:
             conflict = entry.take_confirmed_booking(
                 slot.id, slot.location_id, slot.slot_datetime, self.now,
                 self.rules.location_name(slot.location_id))
-            if conflict is None:
-                self.tally.successes += 1
-            else:
-                self.tally.conflicts.append(f"{slot.slot_key}: booked, but {conflict}")
-                log.error("booking confirmed but the entry could not take it", extra={
-                    "fields": {"slot_key": slot.slot_key, "entry_id": str(entry.id),
-                               "reason": conflict}})
         else:
             entry.release_attempt(slot.id, self.now, result.result)
         slot.record_answer(self.run_id, self.now, result.result, result.error_code,
@@ -218,7 +219,7 @@ class SlotDecider:
             entry = self.writer.get(QueueEntry, answer.entry_id)
             self._apply_answer(slot, entry, answer.result)
             try:
-                self.writer.save(slot, entry)
+                self._save(slot, entry)
                 return
             except IntegrityError:
                 self.writer.refresh()
@@ -242,8 +243,7 @@ class SlotDecider:
         answers, redecide = self._answers, self._redecide
         self._pending, self._answers, self._redecide = [], [], []
         try:
-            self.writer.save(*batch)
-            self._count(batch)
+            self._save(*batch)
             return True
         except IntegrityError:
             self.writer.forget(a.id for a in batch)
@@ -256,13 +256,27 @@ class SlotDecider:
                     self.decide(state)
             return False
 
-    def _count(self, saved: list[Aggregate]) -> None:
-        for aggregate in saved:
-            if isinstance(aggregate, Customer) and aggregate.last_nudged_day == self.day:
-                self._nudged.add(aggregate.id)
-            elif isinstance(aggregate, OpenedSlot) and aggregate.decided_at == self.now:
-                self.tally.decided.add(aggregate.id)
-        self.tally.nudges = len(self._nudged)
+    def _save(self, *aggregates: Aggregate) -> None:
+        """Saves, then counts what was recorded: the run's summary tells facts, not tries."""
+        events = [e for a in aggregates for e in a.pending_events]
+        self.writer.save(*aggregates)
+        for event in events:
+            self._tally(event)
+
+    def _tally(self, event: Any) -> None:
+        kind = type(event)
+        if kind is OpenedSlot.Decided:
+            self.tally.decided.add(event.originator_id)
+        elif kind in (OpenedSlot.AttemptFinished, OpenedSlot.AttemptAnsweredLate):
+            if event.outcome == BOOKED:
+                self.tally.successes += 1
+            elif event.outcome == BOOKED_CONFLICT:
+                self.tally.conflicts.append(f"{event.slot_key}: booked, but {event.conflict}")
+                log.error("booking confirmed but the entry could not take it", extra={
+                    "fields": {"slot_key": event.slot_key, "entry_id": str(event.entry_id),
+                               "reason": event.conflict}})
+        elif kind is Customer.OpportunityPassed:
+            self.tally.nudged.add(event.originator_id)
 
     def flush(self) -> None:
         while self._pending and not self._commit():
@@ -282,7 +296,7 @@ class SlotDecider:
                 entry = self.writer.get(QueueEntry, slot.winner["entry_id"])
                 entry.release_attempt(slot.id, self.now, "fail")
                 aggregates.append(entry)
-            self.writer.save(*aggregates)
+            self._save(*aggregates)
             self.tally.interrupted += 1
         except (DomainError, IntegrityError):
             self.writer.forget([state.id])

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     deposit_grace_minutes: float = Field(default=120.0, gt=0)
     lock_ttl_seconds: int = Field(default=120, ge=1)
     dispatch_lookback_minutes: int = Field(default=3, ge=1)
-    dispatch_interval_seconds: float = Field(default=2.0, gt=0)
+    dispatch_interval_seconds: float = Field(default=0.2, gt=0)
     slot_safety_margin_minutes: float = Field(default=10.0, ge=0)
     run_timeout_seconds: float = Field(default=60.0, gt=0)
     timezone: str = "Pacific/Honolulu"

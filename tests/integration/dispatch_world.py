@@ -80,9 +80,11 @@ class World:
             (location_id, day, time_text, first_seen_ago, last_seen_ago))
         return slot_key(location_id, day, time_text)
 
+    def booker(self, name: str) -> Booker:
+        return make_booker(name, self.svc.url, "Pacific/Honolulu", 3)
+
     def dispatch(self, booker: str | Booker = "sim", now: datetime | None = None) -> Summary:
-        adapter = booker if not isinstance(booker, str) else make_booker(
-            booker, self.svc.url, "Pacific/Honolulu", 3)
+        adapter = booker if not isinstance(booker, str) else self.booker(booker)
         return self.svc.dispatch_once(adapter, now=now)
 
     def rows(self, query: str, *params: Any) -> list[tuple[Any, ...]]:

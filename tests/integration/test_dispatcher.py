@@ -147,8 +147,9 @@ def test_nudges_go_to_rank_20_and_ahead_of_the_winner_once_per_honolulu_day(worl
     assert _status(world, winner) == ("active", "paid")  # shadow mode books nobody
     world.open_slot(kapolei, day + timedelta(days=1), "08:00")
     assert world.dispatch("off").opportunity_passed_sent_count == 0  # same Honolulu day
-    world.open_slot(kapolei, day + timedelta(days=2), "08:00")
     tomorrow = world.now + timedelta(days=1)
+    world.open_slot(kapolei, day + timedelta(days=2), "08:00", first_seen_ago=-timedelta(days=1),
+                    last_seen_ago=-timedelta(days=1))
     assert world.dispatch("off", now=tomorrow).opportunity_passed_sent_count == 20
     texts = [t for (t,) in world.rows("SELECT meta_json->>'text' FROM message_log "
                                       "WHERE message_type = 'opportunity_passed'")]
