@@ -1,17 +1,30 @@
-"""Who may have an opened slot (spec §4.5): the checks, in order, and weekends in Honolulu."""
+"""The queue policy (spec §4.2, §4.5): rank order, deposits owed, the checks in order, first
+eligible wins, who was passed over, and weekends in Honolulu."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from slotqueue.aggregates.errors import InvalidInput
 from slotqueue.aggregates.matcher import Presets, Selection
-from slotqueue.aggregates.queue_policy import Candidate, first_failed_check, is_weekend
+from slotqueue.aggregates.queue_policy import (
+    Candidate,
+    Ranked,
+    deposit_overdue,
+    first_eligible,
+    first_failed_check,
+    is_weekend,
+    nudge_day,
+    owes_deposit,
+    passed_over,
+    rank_key,
+)
 
 HNL = ZoneInfo("Pacific/Honolulu")
 KAPOLEI = UUID("00000000-0000-4000-8000-0000000000a1")
@@ -107,3 +120,114 @@ def test_a_weekend_is_saturday_or_sunday_in_honolulu_not_in_utc(
 ) -> None:
     moment = datetime.fromisoformat(slot_utc).replace(tzinfo=UTC)
     assert is_weekend(moment, "Pacific/Honolulu") is weekend
+
+
+# --- rank order, deposits, nudge days --------------------------------------------------------
+
+def test_rank_order_is_join_time_then_id_as_postgresql_orders_uuids() -> None:
+    low, high = UUID("00000000-0000-4000-8000-000000000001"), UUID(
+        "f0000000-0000-4000-8000-000000000000")
+    keys = [rank_key(NOW, high), rank_key(NOW, low), rank_key(NOW - timedelta(seconds=1), high)]
+    assert sorted(keys) == [(NOW - timedelta(seconds=1), high), (NOW, low), (NOW, high)]
+
+
+@pytest.mark.parametrize(("rank", "status", "deposit", "owes"), [
+    (1, "queued", "none", True),
+    (10, "queued", "none", True),
+    (11, "queued", "none", False),  # behind the threshold
+    (3, "deposit_required", "required", False),  # asked already
+    (3, "active", "paid", False),
+    (3, "queued", "expired", False),  # a lapsed deposit is never asked again
+    (3, "paused", "none", False),
+])
+def test_the_front_ten_who_were_never_asked_owe_a_deposit(
+    rank: int, status: str, deposit: str, owes: bool
+) -> None:
+    assert owes_deposit(rank, status, deposit, threshold=10) is owes
+
+
+@pytest.mark.parametrize(("status", "expires", "now", "overdue"), [
+    ("deposit_required", NOW, NOW, False),  # due at the deadline itself
+    ("deposit_required", NOW, NOW + timedelta(microseconds=1), True),
+    ("deposit_required", None, NOW, False),
+    ("active", NOW - timedelta(days=1), NOW, False),  # paid in time
+])
+def test_a_deposit_is_overdue_only_past_its_deadline(
+    status: str, expires: datetime | None, now: datetime, overdue: bool
+) -> None:
+    assert deposit_overdue(status, expires, now) is overdue
+
+
+@pytest.mark.parametrize(("moment", "day"), [
+    ("2026-01-06T09:59:59+00:00", "2026-01-05"),  # 23:59:59 Monday in Honolulu
+    ("2026-01-06T10:00:00+00:00", "2026-01-06"),  # midnight Tuesday in Honolulu
+])
+def test_the_nudge_day_is_the_local_day(moment: str, day: str) -> None:
+    assert nudge_day(datetime.fromisoformat(moment), "Pacific/Honolulu") == day
+
+
+# --- first eligible wins; who was passed over ---------------------------------------------------
+
+def _ranked(*specs: tuple[str, dict[str, Any]]) -> list[Ranked]:
+    return [Ranked(replace(ELIGIBLE, entry_id=UUID(int=rank), customer_id=UUID(int=100 + rank),
+                           **changes), rank)
+            for rank, (_, changes) in enumerate(specs, start=1)]
+
+
+AFTERNOONS = replace(EVERY_WEEKDAY_EARLY, time_block_keys=("afternoon",))
+QUEUE = _ranked(
+    ("elsewhere", {"location_ids": (WAIPAHU,)}),
+    ("window", {"selection": AFTERNOONS}),
+    ("unpaid", {"status": "deposit_required", "deposit_status": "required"}),
+    ("no windows", {"selection": None}),
+    ("eligible", {}),
+    ("behind, eligible", {}),
+    ("behind, window", {"selection": AFTERNOONS}),
+)
+
+
+def _check(candidate: Candidate) -> str | None:
+    return first_failed_check(candidate, KAPOLEI, WEDNESDAY_EARLY, PRESETS, NOW)
+
+
+def test_the_first_entry_in_rank_order_that_passes_every_check_wins() -> None:
+    winner = first_eligible(QUEUE, _check)
+    assert winner is not None
+    assert winner.rank == 5
+
+
+def test_only_those_ahead_of_the_winner_who_failed_on_their_windows_were_passed_over() -> None:
+    winner = first_eligible(QUEUE, _check)
+    passed = passed_over(QUEUE, winner, opportunity_rank=20, check=_check)
+    assert [p.rank for p in passed] == [2, 4]  # the afternoon-only one, the one with no windows
+
+
+def test_without_a_winner_everyone_up_to_the_opportunity_rank_who_failed_on_windows_counts(
+) -> None:
+    queue = [r for r in QUEUE if r.rank not in (5, 6)]
+    assert first_eligible(queue, _check) is None
+    assert [p.rank for p in passed_over(queue, None, opportunity_rank=20, check=_check)] == [
+        2, 4, 7]
+    assert [p.rank for p in passed_over(queue, None, opportunity_rank=3, check=_check)] == [2]
+
+
+def test_an_empty_queue_has_no_winner_and_nobody_passed_over() -> None:
+    assert first_eligible([], _check) is None
+    assert passed_over([], None, 20, _check) == []
+
+
+def test_a_customer_who_chose_a_malformed_preset_fails_on_it_and_nobody_else_does() -> None:
+    rows = [("date_horizon", "soonest", {"days_ahead": 365}),
+            ("time_block", "early", {"start": "08:00", "end": "09:45"}),
+            ("time_block", "late", {"start": "soon"}),
+            ("weekday_rule", "any_weekday", {"mode": "any"})]
+    presets = Presets.tolerant(rows)
+    assert list(presets.broken) == [("time_block", "late")]
+    chose_late = replace(ELIGIBLE, selection=replace(EVERY_WEEKDAY_EARLY,
+                                                     time_block_keys=("early", "late")))
+    assert first_failed_check(chose_late, KAPOLEI, WEDNESDAY_EARLY, presets, NOW) == (
+        "window:preset_unreadable")
+    assert first_failed_check(ELIGIBLE, KAPOLEI, WEDNESDAY_EARLY, presets, NOW) is None
+    with pytest.raises(InvalidInput, match="'late'"):
+        Presets.from_rows(rows)
+    assert Presets.from_json(presets.to_json()).broken == presets.broken
