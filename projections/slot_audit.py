@@ -21,6 +21,7 @@ from slotqueue.aggregates.opened_slot import WEEKEND, OpenedSlot
 from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.aggregates.queue_policy import BEHIND_WINNER, Candidate, first_failed_check
 from slotqueue.application.queue import SlotQueue
+from slotqueue.projections.queries import entries_joined_by
 
 Events = dict[UUID, list[Any]]  # events read once per audit, replayed as often as needed
 
@@ -116,11 +117,8 @@ _HIDDEN = {"originator_id", "originator_version", "timestamp", "originator_topic
 def _ahead(app: SlotQueue, conn: psycopg.Connection[Any], slot: OpenedSlot, decided: Any,
            limit: int) -> list[dict[str, Any]]:
     """The ranked entries ahead of the winner (all of them without one), with their verdicts."""
-    rows = conn.execute(
-        "SELECT id FROM queue_entries WHERE created_at <= %s ORDER BY created_at, id",
-        (decided.at,)).fetchall()
     found, rank, read = [], 0, {}
-    for (entry_id,) in rows:
+    for entry_id in entries_joined_by(conn, decided.at):
         entry = recorded_state(app, entry_id, decided.timestamp, read)
         if not isinstance(entry, QueueEntry) or entry.status not in lc.RANKED:
             continue

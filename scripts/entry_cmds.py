@@ -8,9 +8,9 @@ import typer
 
 from slotqueue.adapters.presets import load_presets
 from slotqueue.aggregates.errors import InvalidInput
-from slotqueue.aggregates.lifecycle import RANKED
 from slotqueue.aggregates.matcher import Selection
 from slotqueue.bootstrap import Service
+from slotqueue.projections.queries import rank_of
 from slotqueue.scripts.common import JsonOption, emit, fail, parse_id, service
 
 EntryId = Annotated[str, typer.Argument(help="The queue entry's id.")]
@@ -137,25 +137,14 @@ def _lifecycle_command(name: str, doc: str) -> Any:
     return command
 
 
-RANK_SQL = """
-SELECT count(*) + 1 FROM queue_entries q, queue_entries me
-WHERE me.id = %(id)s AND q.status = ANY(%(ranked)s)
-  AND (q.created_at, q.id) < (me.created_at, me.id)
-"""
-
-
 def status(entry_id: EntryId, as_json: JsonOption = False) -> None:
     """Show an entry's status, deposit and rank (null when not ranked)."""
     with service(as_json) as svc:
         eid = parse_id(entry_id, "queue entry id")
         svc.catch_up()
         payload = _entry_payload(svc, eid)
-        rank = None
-        if payload["status"] in RANKED:
-            with svc.connect() as conn:
-                row = conn.execute(RANK_SQL, {"id": eid, "ranked": list(RANKED)}).fetchone()
-            rank = row[0] if row else None
-        payload["rank"] = rank
+        with svc.connect() as conn:
+            payload["rank"] = rank_of(conn, eid)
     emit(as_json, payload, lambda: _show(payload))
 
 

@@ -1,0 +1,38 @@
+"""Questions asked of the projected queue tables, each written once.
+
+Rank order is `queue_policy.rank_key` (join time, ties by id); `RANK_ORDER` is that order in
+SQL, and every query here that ranks uses it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from slotqueue.aggregates.lifecycle import RANKED
+
+RANK_ORDER = "created_at, id"
+
+_RANK_SQL = f"""
+SELECT CASE WHEN me.status = ANY(%(ranked)s) THEN (
+         SELECT count(*) + 1 FROM queue_entries q WHERE q.status = ANY(%(ranked)s)
+           AND ({RANK_ORDER}) < (me.created_at, me.id))
+       END
+FROM queue_entries me WHERE me.id = %(id)s
+"""
+
+
+def rank_of(conn: psycopg.Connection[Any], entry_id: UUID) -> int | None:
+    """The entry's rank now; None when its status holds no rank."""
+    row = conn.execute(_RANK_SQL, {"id": entry_id, "ranked": list(RANKED)}).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def entries_joined_by(conn: psycopg.Connection[Any], moment: datetime) -> list[UUID]:
+    """Every entry that had joined by `moment`, in rank order (whatever its status now)."""
+    rows = conn.execute(f"SELECT id FROM queue_entries WHERE created_at <= %s "
+                        f"ORDER BY {RANK_ORDER}", (moment,))
+    return [row[0] for row in rows]
