@@ -90,7 +90,8 @@ def _entry_payload(svc: Service, entry_id: Any) -> dict[str, Any]:
     entry = svc.app.entry(entry_id)
     return {"queue_entry_id": entry.id, "customer_id": entry.customer_id,
             "status": entry.status, "deposit_status": entry.deposit_status,
-            "deposit_expires_at": entry.deposit_expires_at}
+            "deposit_expires_at": entry.deposit_expires_at,
+            "booking_conflicts": list(getattr(entry, "conflicts", []))}
 
 
 def _show(payload: dict[str, Any]) -> str:

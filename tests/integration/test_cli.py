@@ -40,7 +40,8 @@ def test_the_queue_lifecycle_through_the_command_line(database_url, db):
     entry, customer = joined["queue_entry_id"], joined["customer_id"]
     status = ok_json(database_url, "status", entry)
     assert status == {"queue_entry_id": entry, "customer_id": customer, "status": "queued",
-                      "deposit_status": "none", "rank": 1, "deposit_expires_at": None}
+                      "deposit_status": "none", "rank": 1, "deposit_expires_at": None,
+                      "booking_conflicts": []}
     location = db.execute("INSERT INTO locations (name) VALUES ('Kapolei') RETURNING id")
     location_id = str(location.fetchone()[0])
     ok_json(database_url, "select", customer, "--horizon", "w4", "--blocks", "early,late",
