@@ -6,19 +6,17 @@ The winner is chosen from the view (`queue_policy.first_eligible` over the candi
 then checked again against the winner's entry and customer aggregates. The decision, the
 intent to book and the winner's hold are saved together with an event on each of those two
 aggregates, so a pause or a change of windows recorded meanwhile is a version conflict, not a
-booking outside them. Only then is the booking adapter called. Its answer is saved with the
-next opening's decision (or when the run ends): one transaction per attempt, and the next
-decision still sees the answer, as if each had been saved alone.
+booking outside them. Only then is the booking adapter called; its answer is saved with the
+next intent (`processes.run_journal`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -29,8 +27,6 @@ from slotqueue.aggregates.customer import Customer
 from slotqueue.aggregates.errors import DomainError
 from slotqueue.aggregates.matcher import Presets, Selection
 from slotqueue.aggregates.opened_slot import (
-    BOOKED,
-    BOOKED_CONFLICT,
     NO_ELIGIBLE,
     WEEKEND,
     OpenedSlot,
@@ -48,11 +44,11 @@ from slotqueue.aggregates.queue_policy import (
     passed_over,
 )
 from slotqueue.processes.queue_view import SlotState
+from slotqueue.processes.run_journal import RunJournal
 from slotqueue.processes.writer import Writer
 
 log = logging.getLogger("slotqueue.dispatcher")
 MAX_TRIES = 50
-PENDING_LIMIT = 100  # aggregates waiting to ride along with the next save
 
 
 @dataclass(frozen=True)
@@ -64,27 +60,6 @@ class Rules:
     opportunity_rank: int
     lock_ttl: timedelta
     location_name: Callable[[UUID], str]
-
-
-@dataclass
-class Tally:
-    """What a run recorded (counted from the events it saved)."""
-
-    decided: set[UUID] = field(default_factory=set)  # openings it decided
-    nudged: set[UUID] = field(default_factory=set)  # customers it nudged
-    attempts: int = 0
-    successes: int = 0
-    interrupted: int = 0
-    conflicts: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _Answer:
-    """An adapter's answer held in memory until it is saved."""
-
-    slot_id: UUID
-    entry_id: UUID
-    result: BookingResult
 
 
 def choose(heads: Iterable[Ranked], front: Iterable[Ranked], check: Check,
@@ -108,10 +83,8 @@ class SlotDecider:
         self.rules, self.run_id, self.now = rules, run_id, now
         self.day = nudge_day(now, rules.timezone)
         self._presets = rules.presets.to_json()  # the rules in force, recorded with each decision
-        self.tally = Tally()
-        self._pending: list[Aggregate] = []
-        self._answers: list[_Answer] = []
-        self._redecide: list[UUID] = []
+        self.journal = RunJournal(writer, self._apply_answer, self._decide_again)
+        self.tally = self.journal.tally
 
     # --- deciding ------------------------------------------------------------------------------
 
@@ -131,7 +104,8 @@ class SlotDecider:
             return True  # another run holds its lock
         if is_weekend(slot.slot_datetime, self.rules.timezone):
             slot.decide(self.run_id, self.now, WEEKEND, self._presets)
-            return self._later(slot)
+            self.journal.later(slot)
+            return True
         check = partial(first_failed_check, location_id=slot.location_id,
                         slot_utc=slot.slot_datetime, presets=self.rules.presets, now=self.now)
         choice = choose(self.view.heads(slot.location_id),
@@ -141,7 +115,8 @@ class SlotDecider:
         passed = [item.candidate.customer_id for item in choice.passed_over]
         if choice.winner is None:
             slot.decide(self.run_id, self.now, NO_ELIGIBLE, self._presets, passed)
-            return self._later(slot, *nudged)
+            self.journal.later(slot, *nudged)
+            return True
         held = self._hold(slot, choice.winner, check)
         if held is None:
             self.writer.forget(c.id for c in nudged)
@@ -152,12 +127,12 @@ class SlotDecider:
             "entry_id": winner.entry_id, "customer_id": winner.customer_id,
             "rank": choice.winner.rank, "joined_at": winner.joined_at}, passed,
             self.booker.name, self.rules.lock_ttl)
-        if not self._commit(slot, entry, customer, *nudged):
+        if not self.journal.commit(slot, entry, customer, *nudged):
             return False  # the intent was not recorded: facts moved, decide again
         self.tally.attempts += 1
         result = self.booker.book_slot(winner.customer_id, slot.location_id,
                                        slot.slot_datetime, attempt_id)
-        self._answer(slot, entry, result)
+        self.journal.answered(slot, entry, result)
         return True
 
     def _hold(self, slot: OpenedSlot, winner: Ranked, check: Check
@@ -188,18 +163,8 @@ class SlotDecider:
                 nudged.append(customer)
         return nudged
 
-    # --- answers -------------------------------------------------------------------------------
-
-    def _answer(self, slot: OpenedSlot, entry: QueueEntry, result: BookingResult) -> None:
-        """Records the adapter's answer in memory; it is saved with the next decision."""
-        self._apply_answer(slot, entry, result)
-        self.writer.preview(slot, entry)
-        self._answers.append(_Answer(slot.id, entry.id, result))
-        self._pending += [slot, entry]
-        if len(self._pending) >= PENDING_LIMIT:
-            self.flush()
-
     def _apply_answer(self, slot: OpenedSlot, entry: QueueEntry, result: BookingResult) -> None:
+        """The adapter's answer on the slot and the entry: booked, released, or a conflict."""
         conflict = None
         if result.result == "success":
             conflict = entry.take_confirmed_booking(
@@ -210,77 +175,13 @@ class SlotDecider:
         slot.record_answer(self.run_id, self.now, result.result, result.error_code,
                            result.error_message, conflict)
 
-    def _record_alone(self, answer: _Answer) -> None:
-        """Saves one answer by itself, from freshly loaded aggregates, until it is on record:
-        a booking the adapter confirmed is never lost."""
-        for _ in range(MAX_TRIES):
-            self.writer.forget([answer.slot_id, answer.entry_id])
-            slot = self.writer.get(OpenedSlot, answer.slot_id)
-            entry = self.writer.get(QueueEntry, answer.entry_id)
-            self._apply_answer(slot, entry, answer.result)
-            try:
-                self._save(slot, entry)
-                return
-            except IntegrityError:
-                self.writer.refresh()
-        raise RuntimeError(f"could not record the answer for slot {answer.slot_id}")
-
-    # --- saving --------------------------------------------------------------------------------
-
-    def _later(self, slot: OpenedSlot, *more: Aggregate) -> bool:
-        """A decision that calls nobody rides along with the next save."""
-        self._pending += [slot, *more]
-        self._redecide.append(slot.id)
-        if len(self._pending) >= PENDING_LIMIT:
-            self.flush()
-        return True
-
-    def _commit(self, *aggregates: Aggregate) -> bool:
-        """Saves what is pending with `aggregates`, all or nothing. On a conflict every
-        answer held is saved alone, decisions without a winner are made again, and False
-        says the new ones were not recorded."""
-        batch = [*self._pending, *aggregates]
-        answers, redecide = self._answers, self._redecide
-        self._pending, self._answers, self._redecide = [], [], []
-        try:
-            self._save(*batch)
-            return True
-        except IntegrityError:
-            self.writer.forget(a.id for a in batch)
-            self.writer.refresh()
-            for answer in answers:
-                self._record_alone(answer)
-            for slot_id in redecide:
-                state = self.view.open_slots.get(slot_id)
-                if state is not None:
-                    self.decide(state)
-            return False
-
-    def _save(self, *aggregates: Aggregate) -> None:
-        """Saves, then counts what was recorded: the run's summary tells facts, not tries."""
-        events = [e for a in aggregates for e in a.pending_events]
-        self.writer.save(*aggregates)
-        for event in events:
-            self._tally(event)
-
-    def _tally(self, event: Any) -> None:
-        kind = type(event)
-        if kind is OpenedSlot.Decided:
-            self.tally.decided.add(event.originator_id)
-        elif kind in (OpenedSlot.AttemptFinished, OpenedSlot.AttemptAnsweredLate):
-            if event.outcome == BOOKED:
-                self.tally.successes += 1
-            elif event.outcome == BOOKED_CONFLICT:
-                self.tally.conflicts.append(f"{event.slot_key}: booked, but {event.conflict}")
-                log.error("booking confirmed but the entry could not take it", extra={
-                    "fields": {"slot_key": event.slot_key, "entry_id": str(event.entry_id),
-                               "reason": event.conflict}})
-        elif kind is Customer.OpportunityPassed:
-            self.tally.nudged.add(event.originator_id)
+    def _decide_again(self, slot_id: UUID) -> None:
+        state = self.view.open_slots.get(slot_id)
+        if state is not None:
+            self.decide(state)
 
     def flush(self) -> None:
-        while self._pending and not self._commit():
-            continue
+        self.journal.flush()
 
     # --- recovery ------------------------------------------------------------------------------
 
@@ -296,7 +197,7 @@ class SlotDecider:
                 entry = self.writer.get(QueueEntry, slot.winner["entry_id"])
                 entry.release_attempt(slot.id, self.now, "fail")
                 aggregates.append(entry)
-            self._save(*aggregates)
+            self.journal.save(*aggregates)
             self.tally.interrupted += 1
         except (DomainError, IntegrityError):
             self.writer.forget([state.id])
