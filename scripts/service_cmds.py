@@ -57,16 +57,18 @@ class Reporter:
     """Prints what the demo's messages say, as the service records them."""
 
     def __init__(self, url: str, as_json: bool) -> None:
-        self.url, self.seen, self.as_json = url, 0, as_json
+        self.url, self.as_json = url, as_json
+        self.seen: set[str] = set()
         self.zone = ZoneInfo("Pacific/Honolulu")
 
     def __call__(self, summary: Summary) -> None:
         with psycopg.connect(self.url) as conn:
             rows = conn.execute(
-                "SELECT message_type, meta_json->>'text' FROM message_log "
-                "ORDER BY sent_at, dedupe_key OFFSET %s", (self.seen,)).fetchall()
-        self.seen += len(rows)
-        for kind, text in rows:
+                "SELECT dedupe_key, message_type, meta_json->>'text' FROM message_log "
+                "WHERE NOT dedupe_key = ANY(%s) ORDER BY sent_at, dedupe_key",
+                (list(self.seen),)).fetchall()
+        for key, kind, text in rows:
+            self.seen.add(key)
             if self.as_json:  # one object per line: a stream for as long as the demo runs
                 typer.echo(json.dumps({"message_type": kind, "text": text}))
             else:
