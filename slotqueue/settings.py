@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     timezone: str = "Pacific/Honolulu"
     booker: Literal["stub", "off", "sim"] = "stub"
     log_format: Literal["auto", "json", "console"] = "auto"
+    brand_name: str = Field(default="DMV Queue", min_length=1, max_length=40)
+    payment_link_url: str | None = None  # a Stripe Payment Link; client_reference_id is added
 
     @field_validator("timezone")
     @classmethod
