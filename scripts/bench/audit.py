@@ -28,6 +28,7 @@ import common
 import psycopg
 
 from slotqueue.projections import audit, slot_audit
+from slotqueue.scripts import harness
 
 GOAL_MS = 200.0
 EVENTS_SQL = ("SELECT originator_id, originator_version, topic, state "
@@ -38,7 +39,7 @@ EVENTS_SQL = ("SELECT originator_id, originator_version, topic, state "
 def _build(svc: Any, events: int) -> tuple[UUID, list[UUID]]:
     """A customer whose aggregates hold `events` events, made by commands one save each."""
     with svc.connect() as conn:
-        now = common.db_now(conn)
+        now = harness.db_now(conn)
     joined = svc.app.join("+18085550100", None, now)
     ids = [joined.customer_id, joined.queue_entry_id]
     made, paused = _count(svc, ids), False
@@ -49,7 +50,7 @@ def _build(svc: Any, events: int) -> tuple[UUID, list[UUID]]:
             svc.app.pause(joined.queue_entry_id, now)
         paused, made = not paused, made + 1
         if made % 200 == 0:
-            common.progress(f"  {made}/{events} events")
+            harness.progress(f"  {made}/{events} events")
     return joined.customer_id, ids
 
 
@@ -74,7 +75,8 @@ def _cli(url: str, customer_id: UUID) -> tuple[float, float, int]:
     """Seconds from start to exit of the audit command, its CPU seconds, and how many events
     it printed."""
     cpu, started = common.child_cpu(), time.perf_counter()
-    done = common.slotqueue(url, "audit", "--customer", str(customer_id), "--json")
+    done = harness.slotqueue(url, "audit", "--customer", str(customer_id), "--json",
+                             check=True)
     took = time.perf_counter() - started
     return took, common.child_cpu() - cpu, len(json.loads(done.stdout)["events"])
 
@@ -89,7 +91,7 @@ FLOORS = {  # what any Python command pays before it does anything
 def _start_to_exit(code: str) -> tuple[float, float]:
     """Seconds from start to exit of `python -c code`, and its CPU seconds."""
     cpu, started = common.child_cpu(), time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=common.workdir())  # noqa: S603
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=harness.workdir())  # noqa: S603
     return time.perf_counter() - started, common.child_cpu() - cpu
 
 
@@ -109,10 +111,10 @@ def main() -> int:
     repeats = common.runs(args)
     figures = common.Figures(f"audit: the full history of a customer with {target} events",
                              command="python " + " ".join(sys.argv))
-    with common.fresh_database("audit", args.server_url, keep=args.keep) as url, \
-            common.service(url) as svc:
+    with harness.fresh_database("bench_audit", args.server_url, keep=args.keep) as url, \
+            harness.service(url) as svc:
         figures.info.update(common.machine(url))
-        common.progress(f"building a customer with {target} events through commands")
+        harness.progress(f"building a customer with {target} events through commands")
         started = time.perf_counter()
         customer_id, ids = _build(svc, target)
         svc.catch_up()
@@ -120,7 +122,7 @@ def main() -> int:
         stored = _count(svc, ids)
         figures.info["history"] = (f"{stored} events (customer + 1 entry; join then "
                                    f"pause/resume), built by commands in {built:.1f} s")
-        common.progress("timing")
+        harness.progress("timing")
         cold = common.timed(lambda: audit.customer_history(svc.app, customer_id, None))
         cli, cli_cpu, printed, history, whole, raw = [], [], [], [], [], []
         floors: dict[str, list[float]] = {k: [] for k in FLOORS}

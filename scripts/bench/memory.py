@@ -25,6 +25,8 @@ import common
 import psutil
 import psycopg
 
+from slotqueue.scripts import harness
+
 GOAL_MB = 300.0
 MB = 1024 * 1024
 
@@ -71,7 +73,7 @@ class Sampler:
         return max(self.samples, default=0.0)
 
 
-def _reap(proc: subprocess.Popen[bytes]) -> float:
+def _reap(proc: subprocess.Popen[str]) -> float:
     """Waits for the process; its peak RSS in MB as the kernel counted it (ru_maxrss, KiB)."""
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -79,8 +81,8 @@ def _reap(proc: subprocess.Popen[bytes]) -> float:
 
 
 def _bare_import() -> tuple[float, float]:
-    log = common.workdir() / "bare.log"
-    proc = common.ProcessSet.start(
+    log = harness.workdir() / "bare.log"
+    proc = harness.ProcessSet.start(
         [sys.executable, "-c", "import slotqueue.scripts.cli, time; time.sleep(1.5)"],
         dict(os.environ), log)
     with Sampler(proc.pid) as sampler:
@@ -91,16 +93,16 @@ def _bare_import() -> tuple[float, float]:
 def _service_run(url: str, seconds: float, slots: int, interval: float, tag: str
                  ) -> dict[str, Any]:
     """`slotqueue run` for `seconds`, with `slots` openings inserted one at a time."""
-    log = common.workdir() / f"run-{tag}.log"
-    env = common.cli_env(url, SLOTQUEUE_BOOKER="sim",
-                         SLOTQUEUE_DISPATCH_INTERVAL_SECONDS=f"{interval:g}")
+    log = harness.workdir() / f"run-{tag}.log"
+    env = harness.cli_env(url, SLOTQUEUE_BOOKER="sim",
+                          SLOTQUEUE_DISPATCH_INTERVAL_SECONDS=f"{interval:g}")
     with psycopg.connect(url, autocommit=True) as conn:
         places = [row[0] for row in conn.execute("SELECT id FROM locations ORDER BY name")]
-        opened = common.Weekdays(places, common.db_now(conn).astimezone(common.HONOLULU).date())
+        opened = common.Weekdays(places, harness.honolulu_today(conn))
         skip = conn.execute("SELECT count(*) FROM slot_states").fetchone()[0]  # type: ignore[index]
         for _ in range(skip):  # later runs open slots the earlier ones did not
             opened.next()
-        proc = common.ProcessSet.slotqueue(["run"], env, log)
+        proc = harness.ProcessSet.slotqueue(["run"], env, log)
         started = time.monotonic()
         with Sampler(proc.pid) as sampler:
             gap = seconds * 0.7 / max(slots, 1)
@@ -110,7 +112,7 @@ def _service_run(url: str, seconds: float, slots: int, interval: float, tag: str
             time.sleep(max(seconds - (time.monotonic() - started), 0))
             proc.terminate()
             kernel = _reap(proc)
-    runs = [e for e in common.json_lines(log) if e.get("event") == "dispatch run"]
+    runs = harness.log_events(log, "dispatch run")
     return {"peak": sampler.peak, "kernel": kernel, "samples": len(sampler.samples),
             "median": common.median(sampler.samples), "runs": len(runs),
             "end": sampler.samples[-1] if sampler.samples else 0.0,
@@ -127,8 +129,8 @@ def main() -> int:
                    help="seconds of each `slotqueue run` (default 40; 15 with --quick)")
     p.add_argument("--slots", type=int, default=None,
                    help="openings inserted during each run (default 20; 5 with --quick)")
-    p.add_argument("--interval", type=float, default=2.0,
-                   help="SLOTQUEUE_DISPATCH_INTERVAL_SECONDS (default 2)")
+    p.add_argument("--interval", type=float, default=0.2,
+                   help="SLOTQUEUE_DISPATCH_INTERVAL_SECONDS (default 0.2, the default setting)")
     args = p.parse_args()
     customers = args.customers or (5000 if args.quick else 100_000)
     seconds = args.seconds or (15.0 if args.quick else 40.0)
@@ -136,21 +138,21 @@ def main() -> int:
     repeats = common.runs(args)
     figures = common.Figures(f"memory: peak RSS of `slotqueue run` with a {customers:,}-entry "
                              "queue while it dispatches", command="python " + " ".join(sys.argv))
-    with common.fresh_database("memory", args.server_url, keep=args.keep) as url:
+    with harness.fresh_database("bench_memory", args.server_url, keep=args.keep) as url:
         figures.info.update(common.machine(url))
-        common.progress("references: bare import, then `slotqueue run` on the empty database")
+        harness.progress("references: bare import, then `slotqueue run` on the empty database")
         bare = [_bare_import() for _ in range(repeats)]
         empty = [_service_run(url, seconds, 0, args.interval, f"empty-{n}")
                  for n in range(repeats)]
-        common.progress(f"slotqueue seed --customers {customers} --paid-fraction 0.5")
+        harness.progress(f"slotqueue seed --customers {customers} --paid-fraction 0.5")
         started = time.perf_counter()
-        done = common.slotqueue(url, "seed", "--customers", str(customers),
-                                "--paid-fraction", "0.5", "--json", timeout=7200)
+        done = harness.slotqueue(url, "seed", "--customers", str(customers),
+                                 "--paid-fraction", "0.5", "--json", timeout=7200, check=True)
         seeded = time.perf_counter() - started
         figures.info["seed"] = f"{done.stdout.strip()} ({seeded:.0f} s wall)"
         loaded = []
         for n in range(repeats):
-            common.progress(f"run {n + 1}/{repeats}: slotqueue run {seconds:g} s, {slots} slots")
+            harness.progress(f"run {n + 1}/{repeats}: slotqueue run {seconds:g} s, {slots} slots")
             loaded.append(_service_run(url, seconds, slots, args.interval, f"loaded-{n}"))
     reference = (f"bare import {common.median([b[0] for b in bare]):.0f} MB; "
                  f"run on an empty queue {common.median([e['peak'] for e in empty]):.0f} MB")

@@ -26,6 +26,7 @@ import psycopg
 
 from slotqueue.bootstrap import store_env
 from slotqueue.processes.projection_runner import SupervisedProjection
+from slotqueue.scripts import harness
 
 GOAL_MS = 100.0
 POLL_SECONDS = 0.001
@@ -69,7 +70,7 @@ def _one_run(svc: Any, conn: psycopg.Connection[Any], samples: int, first: int
     """Milliseconds from each command's return to its row, by command; and the commands'."""
     out: dict[str, list[float]] = {k: [] for k in (*STEPS, "all", "command")}
     for n in range(first, first + samples):
-        now = common.db_now(conn)
+        now = harness.db_now(conn)
         entry: Any = None
         for name, (query, key) in STEPS.items():
             started = time.perf_counter()
@@ -114,27 +115,27 @@ def main() -> int:
                              "(SupervisedProjection in its own process)",
                              command="python " + " ".join(sys.argv))
     results, references = [], []
-    with common.fresh_database("projlag", args.server_url, keep=args.keep) as url, \
-            common.service(url) as svc:
+    with harness.fresh_database("bench_projlag", args.server_url, keep=args.keep) as url, \
+            harness.service(url) as svc:
         figures.info.update(common.machine(url))
-        log = common.workdir() / "projection.log"
-        runner = common.ProcessSet.start(
-            [sys.executable, __file__, "--serve-projection", url], common.cli_env(url), log)
-        common.progress(f"projection runner pid {runner.pid}; log {log}")
+        log = harness.workdir() / "projection.log"
+        runner = harness.ProcessSet.start(
+            [sys.executable, __file__, "--serve-projection", url], harness.cli_env(url), log)
+        harness.progress(f"projection runner pid {runner.pid}; log {log}")
         try:
-            if not common.wait_until(lambda: _caught_up(svc), 30, 0.1):
+            if not harness.wait_until(lambda: _caught_up(svc), 30, 0.1):
                 raise RuntimeError(f"the projection did not catch up in 30 s; see {log}")
             with psycopg.connect(url, autocommit=True) as poll, psycopg.connect(url) as ref:
                 # The runner's process may still be starting: the first events would measure
                 # its start-up (~0.4 s), not its lag. Warm up until it answers, then measure.
                 _one_run(svc, poll, WARM_UP, repeats * samples)
                 for run in range(repeats):
-                    common.progress(f"run {run + 1}/{repeats}: {samples} customers, "
+                    harness.progress(f"run {run + 1}/{repeats}: {samples} customers, "
                                     f"{3 * samples} saves")
                     results.append(_one_run(svc, poll, samples, run * samples))
                     references.append(_reference(ref, 3 * samples))
         finally:
-            common.stop(runner)
+            harness.stop(runner)
     ref_p50 = common.median([common.percentile(r, 50) for r in references])
     ref_p95 = common.median([common.percentile(r, 95) for r in references])
     reference = f"INSERT+COMMIT p50 {ref_p50:.2f} ms, p95 {ref_p95:.2f} ms"

@@ -22,6 +22,7 @@ from psycopg import sql
 from slotqueue.projections import maintenance
 from slotqueue.projections.queue_projection import TABLES
 from slotqueue.projections.writes import live_schema
+from slotqueue.scripts import harness
 from slotqueue.scripts.seeding import seed_customers
 
 GOAL_RATIO = 0.3
@@ -65,22 +66,22 @@ def main() -> None:
     events = args.events or (20_000 if args.quick else 200_000)
     figures = common.Figures("projection rebuild",
                              command="python scripts/bench/rebuild.py")
-    with common.fresh_database("rebuild", args.server_url, keep=args.keep) as url:
+    with harness.fresh_database("bench_rebuild", args.server_url, keep=args.keep) as url:
         figures.info["machine"] = common.machine(url)
-        with common.service(url) as svc:
-            common.progress(f"loading about {events} events")
+        with harness.service(url) as svc:
+            harness.progress(f"loading about {events} events")
             seed_customers(svc, events // EVENTS_PER_CUSTOMER + 1, 0.5, 3)
             svc.catch_up()
             head = svc.app.recorder.max_notification_id() or 0
             cli, inproc, raw, rows = [], [], [], 0
             for run in range(common.runs(args)):
-                cli.append(common.timed(lambda: common.slotqueue(
-                    url, "projections", "rebuild", "--json")))
+                cli.append(common.timed(lambda: harness.slotqueue(
+                    url, "projections", "rebuild", "--json", check=True)))
                 inproc.append(common.timed(lambda: maintenance.rebuild(svc.app, svc.view)))
                 with psycopg.connect(url, autocommit=True) as conn:
                     seconds, rows = raw_inserts(conn)
                 raw.append(seconds)
-                common.progress(f"run {run + 1}: cli {cli[-1]:.1f} s, in-process "
+                harness.progress(f"run {run + 1}: cli {cli[-1]:.1f} s, in-process "
                                 f"{inproc[-1]:.1f} s, raw inserts {raw[-1]:.1f} s")
             assert not maintenance.verify(svc.app, svc.view), "rebuild differs from a replay"
     ratio = common.median(raw) / common.median(cli)

@@ -15,6 +15,8 @@ from typing import Any
 import common
 import psycopg
 
+from slotqueue.scripts import harness
+
 REFERENCE_ROWS = 100_000
 
 
@@ -45,12 +47,12 @@ def main() -> None:
         f"slotqueue seed --customers {customers} --paid-fraction 0.5 --locations 3"))
     loads, totals, rates, refs = [], [], [], []
     for _ in range(common.runs(args)):
-        with common.fresh_database("seed", args.server_url, keep=args.keep) as url:
+        with harness.fresh_database("bench_seed", args.server_url, keep=args.keep) as url:
             figures.info.setdefault("machine", common.machine(url))
-            common.progress(f"seeding {customers} customers")
-            done = common.slotqueue(url, "seed", "--customers", str(customers),
-                                    "--paid-fraction", "0.5", "--locations", "3", "--json",
-                                    timeout=7200)
+            harness.progress(f"seeding {customers} customers")
+            done = harness.slotqueue(url, "seed", "--customers", str(customers),
+                                     "--paid-fraction", "0.5", "--locations", "3", "--json",
+                                     timeout=7200, check=True)
             result = json.loads(done.stdout)
             with psycopg.connect(url, autocommit=True) as conn:
                 events = conn.execute("SELECT count(*) FROM slotqueue.queue_events"

@@ -24,9 +24,8 @@ from psycopg import sql
 
 from slotqueue.adapters.presets import load_presets
 from slotqueue.aggregates.matcher import Selection
-from slotqueue.bootstrap import build
 from slotqueue.database import with_dbname
-from slotqueue.settings import Settings
+from slotqueue.scripts import harness
 
 NO_ID = "5b0c0c1e-0000-4000-8000-00000000dead"  # a well-formed id nobody has
 HUGE = "9" * 5000
@@ -194,10 +193,9 @@ def _fill(text: str, refs: dict[str, str]) -> str:
 
 def set_up(url: str) -> dict[str, str]:
     """The queue the cases run against; returns the ids the cases refer to."""
-    svc = build(Settings(database_url=url), url)
-    try:
+    with harness.service(url) as svc:
         with psycopg.connect(url, autocommit=True) as conn:
-            (location,) = common.add_locations(conn, 1)
+            (location,) = harness.add_locations(conn, 1)
             presets = load_presets(conn)
         now, refs = datetime.now(UTC), {"L1": str(location)}
         grace = timedelta(minutes=120)
@@ -220,8 +218,6 @@ def set_up(url: str) -> dict[str, str]:
             if name == "D":
                 svc.app.cancel(entry, now)
         svc.catch_up()
-    finally:
-        svc.close()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("UPDATE target_window_presets SET active = false "
                      "WHERE key IN ('w12', 'afternoon')")
@@ -256,11 +252,11 @@ def run_case(case: Case, url: str, refs: dict[str, str], timeout: float
              ) -> tuple[list[str], str]:
     """Problems with one case (empty when it behaved), and its stderr."""
     args = [_fill(a, refs) for a in case.args]
-    env = common.cli_env(url, **{k: _fill(v, refs) for k, v in case.env.items()},
-                         SLOTQUEUE_DATA_DIR=str(common.workdir() / "data"))
+    env = harness.cli_env(url, **{k: _fill(v, refs) for k, v in case.env.items()},
+                         SLOTQUEUE_DATA_DIR=str(harness.workdir() / "data"))
     before = snapshot(url)
     try:
-        done = common.slotqueue(url, *args, env=env, timeout=timeout)
+        done = harness.slotqueue(url, *args, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
         return [f"still running after {timeout:g} s"], ""
     problems = []

@@ -1,51 +1,35 @@
-"""What the drills share: a fresh database, the customers and openings they work on, the
-`slotqueue` processes they start, the invariants they check, and PASS/FAIL reporting.
+"""What only the drills share (the rest is in `scripts/harness.py`): their command line and
+time bounds, PASS/FAIL reporting, loopback-only databases, customers and openings drawn at
+random, a feeder standing in for the monitor, and the invariants they check.
 
 The drills are scripts run from the repository (`python scripts/drills/NAME.py`), not part of
 the installed package; they import slotqueue only to create and inspect databases.
 """
-# ruff: noqa: S311, S603 - seeded randomness makes a drill repeatable; subprocesses run only `python -m slotqueue`
+# ruff: noqa: S311 - seeded randomness makes a drill repeatable
 
 from __future__ import annotations
 
 import argparse
-import functools
-import os
 import random
 import shutil
 import signal
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 import psycopg
-from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from slotqueue.adapters.presets import load_presets
-from slotqueue.aggregates.customer import Customer
 from slotqueue.aggregates.matcher import Selection
-from slotqueue.aggregates.queue_entry import QueueEntry
-from slotqueue.bootstrap import build, migrate_database
-from slotqueue.database import embedded_url, with_dbname
-from slotqueue.settings import Settings, load_settings
+from slotqueue.scripts import harness
+from slotqueue.scripts.seeding import BLOCKS, HORIZONS
 
-HONOLULU = ZoneInfo("Pacific/Honolulu")
-LOCATIONS = ("Dillingham", "Kapolei", "Kaneohe", "Wahiawa", "Waianae")
-HORIZONS = ("soonest", "w4", "w8", "w12")
-BLOCKS = ("early", "late", "midday", "afternoon")
-GRID = [(h, m) for h in range(8, 16) for m in (0, 15, 30, 45)]
 FINAL_OUTCOMES = {"booked", "booked_conflict", "attempt_failed", "no_eligible_customer",
                   "weekend", "skipped", "gone", "listed_before_watch"}
 TOPIC = "slotqueue.aggregates.{}"
@@ -68,12 +52,9 @@ def parser(doc: str | None, timeout: float, databases: bool = True, seeded: bool
                                 epilog="Prints figures, then PASS or FAIL; exit 0 on PASS, 1 on "
                                        "FAIL. Loopback/unix-socket PostgreSQL only.")
     if databases:
-        p.add_argument("--server-url", help="server to create the drill's database on (default: "
-                       "DATABASE_URL's server, else the embedded PostgreSQL under "
-                       "SLOTQUEUE_DATA_DIR)")
+        harness.database_options(p, "drill")
         p.add_argument("--database-url", help="use this empty database instead of creating one "
                        "(migrated if needed, never dropped)")
-        p.add_argument("--keep", action="store_true", help="keep the drill's database afterwards")
     if seeded:
         p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     p.add_argument("--keep-logs", action="store_true",
@@ -81,6 +62,26 @@ def parser(doc: str | None, timeout: float, databases: bool = True, seeded: bool
     p.add_argument("--timeout", type=float, default=timeout,
                    help=f"hard bound on the whole drill in seconds (default {timeout:g})")
     return p
+
+
+def run_options(p: argparse.ArgumentParser, *, interval: float, lock_ttl: int,
+                settle: str) -> None:
+    """The options of a drill that keeps `slotqueue run` working while a feeder scrapes."""
+    p.add_argument("--interval", type=float, default=interval,
+                   help=f"SLOTQUEUE_DISPATCH_INTERVAL_SECONDS (default {interval:g})")
+    p.add_argument("--lock-ttl", type=int, default=lock_ttl,
+                   help=f"SLOTQUEUE_LOCK_TTL_SECONDS (default {lock_ttl})")
+    p.add_argument("--settle-timeout", type=float, default=60.0,
+                   help=f"bound on the wait for outcomes {settle} (default 60)")
+    p.add_argument("--feed-every", type=float, default=0.3,
+                   help="seconds between the feeder's scrapes (1-3 new openings each)")
+
+
+def run_env(url: str, args: argparse.Namespace) -> dict[str, str]:
+    """The environment of that `slotqueue run`: sim booker, the drill's interval and TTL."""
+    return harness.cli_env(url, SLOTQUEUE_BOOKER="sim",
+                           SLOTQUEUE_DISPATCH_INTERVAL_SECONDS=str(args.interval),
+                           SLOTQUEUE_LOCK_TTL_SECONDS=str(args.lock_ttl))
 
 
 class Deadline:
@@ -97,17 +98,6 @@ class Deadline:
     def check(self, what: str) -> None:
         if time.monotonic() > self.end:
             raise DrillFailed(f"timed out ({what})")
-
-
-def wait_until(predicate: Callable[[], bool], seconds: float, every: float = 0.1) -> bool:
-    """Polls another process's progress; True as soon as `predicate` holds."""
-    end = time.monotonic() + seconds
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() > end:
-            return False
-        time.sleep(every)
 
 
 def _alarm(signum: int, frame: Any) -> None:
@@ -130,28 +120,20 @@ def main(run: Callable[[argparse.Namespace, Deadline], dict[str, Any]],
         verdict = f"{type(exc).__name__}: {exc}"
     finally:
         signal.alarm(0)
-        ProcessSet.kill_all()
+        harness.ProcessSet.kill_all()
     figures.setdefault("wall_seconds", round(deadline.elapsed(), 1))
     for key, value in figures.items():
         print(f"  {key}: {value}")
-    used = workdir.cache_info().currsize > 0
+    used = harness.workdir.cache_info().currsize > 0
     if used and (verdict is not None or args.keep_logs):
-        print(f"  logs: {workdir()}")
+        print(f"  logs: {harness.workdir()}")
     elif used:
-        shutil.rmtree(workdir(), ignore_errors=True)
+        shutil.rmtree(harness.workdir(), ignore_errors=True)
     print("PASS" if verdict is None else f"FAIL: {verdict}")
     return 0 if verdict is None else 1
 
 
 # --- databases --------------------------------------------------------------------------------
-
-def server_url(explicit: str | None) -> str:
-    if explicit:
-        return explicit
-    if os.environ.get("DATABASE_URL"):
-        return os.environ["DATABASE_URL"]
-    return embedded_url(load_settings().data_dir / "pgdata")
-
 
 LOOPBACK = {"", "localhost", "127.0.0.1", "::1"}
 
@@ -168,85 +150,29 @@ def loopback_only(url: str) -> str:
     return url
 
 
-def _admin(url: str, statement: sql.Composable) -> None:
-    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(statement)
-
-
 @contextmanager
 def drill_database(args: argparse.Namespace, prefix: str) -> Iterator[str]:
     """A migrated database for the drill: `--database-url`, or a new one on the server."""
     if args.database_url:
-        migrate_database(loopback_only(args.database_url))
+        harness.migrate_database(loopback_only(args.database_url))
         yield args.database_url
         return
-    server = loopback_only(server_url(args.server_url))
-    name = f"drill_{prefix}_{uuid.uuid4().hex[:10]}"
-    _admin(server, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = with_dbname(server, name)
-    try:
-        migrate_database(url)
+    server = loopback_only(harness.server_url(args.server_url))
+    with harness.fresh_database(f"drill_{prefix}", server, keep=args.keep) as url:
         yield url
-    finally:
-        if args.keep:
-            print(f"  kept database: {url}")
-        else:
-            ProcessSet.kill_all()  # nothing of ours may still hold a connection
-            _admin(server, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
-
-
-def db_now(conn: psycopg.Connection[Any]) -> datetime:
-    return conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
-
-
-def catch_up(url: str) -> None:
-    """Brings the projections to the head of the event store (what every command does)."""
-    svc = build(Settings(database_url=url), url)
-    try:
-        svc.catch_up()
-    finally:
-        svc.close()
 
 
 # --- customers and openings -------------------------------------------------------------------
 
-def add_locations(conn: psycopg.Connection[Any], count: int) -> list[UUID]:
-    names = [*LOCATIONS, *(f"Satellite {n}" for n in range(len(LOCATIONS), count))][:count]
-    for name in names:
-        conn.execute("INSERT INTO locations (name) VALUES (%s) ON CONFLICT DO NOTHING", (name,))
-    rows = conn.execute("SELECT id FROM locations WHERE name = ANY(%s) ORDER BY name", (names,))
-    return [row[0] for row in rows]
+def add_paid_customers(url: str, count: int, locations: list[UUID], rng: random.Random
+                       ) -> None:
+    """Paid customers (harness.add_paid_customers) with windows drawn at random and one or two
+    of the locations each."""
+    def choose(places: list[UUID]) -> tuple[Selection, list[UUID]]:
+        return _random_selection(rng), rng.sample(places, rng.randint(1, 2))
 
-
-def add_paid_customers(url: str, count: int, locations: list[UUID], rng: random.Random,
-                       batch: int = 100) -> None:
-    """Customers who joined, chose windows and locations, and paid their deposit, saved with
-    the product's aggregates (the same events the commands record) in batches. At most
-    10,000 (one phone number each)."""
-    svc = build(Settings(database_url=url), url)
-    try:
-        with psycopg.connect(url) as conn:
-            presets, now = load_presets(conn), db_now(conn)
-        pending: list[Any] = []
-        for n in range(count):
-            at = now - timedelta(hours=3) + timedelta(milliseconds=10 * n)  # rank = n + 1
-            customer = Customer(phone=f"+1808555{n:04d}", email=None, at=at)
-            entry = QueueEntry(customer_id=customer.id, sequence=1, at=at)
-            customer.open_entry(entry.id, at)
-            customer.select_windows(_random_selection(rng), presets, at)
-            customer.prefer_locations(rng.sample(locations, rng.randint(1, 2)), locations, at)
-            entry.require_deposit(at, svc.deposit_grace)
-            entry.record_payment(f"drill-pay-{n}", at)
-            pending += [customer, entry]
-            if len(pending) >= 2 * batch:
-                svc.app.save(*pending)
-                pending = []
-        if pending:
-            svc.app.save(*pending)
-        svc.catch_up()
-    finally:
-        svc.close()
+    with harness.service(url) as svc:
+        harness.add_paid_customers(svc, count, locations, choose)
 
 
 def _random_selection(rng: random.Random) -> Selection:
@@ -272,7 +198,7 @@ class Openings:
         while True:
             place = self.rng.choice(self.locations)
             day = self.today + timedelta(days=self.rng.randint(1, 45))
-            hour, minute = self.rng.choice(GRID)
+            hour, minute = self.rng.choice(harness.GRID)
             if (place, day, hour, minute) not in self.used:
                 self.used.add((place, day, hour, minute))
                 text = self.rng.choice((f"{hour:02d}:{minute:02d}:00", f"{hour:02d}:{minute:02d}",
@@ -327,68 +253,24 @@ class Feeder:
             conn.close()
 
 
-def honolulu_today(conn: psycopg.Connection[Any]) -> date:
-    return db_now(conn).astimezone(HONOLULU).date()
+# --- the slotqueue processes ------------------------------------------------------------------
+
+def logged(log: Path, event: str) -> int:
+    """Lines of a process's JSON log with this event (e.g. each finished dispatch run)."""
+    return len(harness.log_events(log, event))
 
 
-# --- slotqueue processes ----------------------------------------------------------------------
-
-def cli_env(url: str, **extra: str) -> dict[str, str]:
-    """The environment of a slotqueue process: this database, JSON logs, nothing inherited
-    from the caller's SLOTQUEUE_* settings."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("SLOTQUEUE_") and k != "DATABASE_URL"}
-    return {**env, "DATABASE_URL": url, "CI": "true", "SLOTQUEUE_LOG_FORMAT": "json", **extra}
-
-
-@functools.cache
-def workdir() -> Path:
-    """The drill's working folder (logs; the cwd of its processes, so no stray .env is read)."""
-    return Path(tempfile.mkdtemp(prefix="slotqueue-drill-"))
-
-
-def slotqueue(url: str, *args: str, env: dict[str, str] | None = None, timeout: float = 120
-              ) -> subprocess.CompletedProcess[str]:
-    """Runs one `slotqueue` command to completion (killed after `timeout`)."""
-    return subprocess.run([sys.executable, "-m", "slotqueue", *args], env=env or cli_env(url),
-                          capture_output=True, text=True, timeout=timeout, cwd=workdir(),
-                          check=False)
-
-
-class ProcessSet:
-    """The slotqueue processes a drill started; whatever is left is killed at the end."""
-
-    live: list[subprocess.Popen[str]] = []
-
-    @classmethod
-    def start(cls, args: list[str], env: dict[str, str], log: Path | None = None
-              ) -> subprocess.Popen[str]:
-        command = [sys.executable, "-m", "slotqueue", *args]
-        if log is None:
-            proc = subprocess.Popen(command, env=env, cwd=workdir(), text=True,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        else:
-            with log.open("a") as out:  # the child keeps its own copy of the descriptor
-                proc = subprocess.Popen(command, env=env, cwd=workdir(), text=True,
-                                        stdout=out, stderr=out)
-        cls.live.append(proc)
-        return proc
-
-    @classmethod
-    def kill_all(cls) -> None:
-        for proc in cls.live:
-            if proc.poll() is None:
-                with suppress(ProcessLookupError):
-                    proc.kill()
-                with suppress(subprocess.TimeoutExpired):
-                    proc.wait(10)
-        cls.live = [p for p in cls.live if p.poll() is None]
+def all_settled(url: str) -> bool:
+    """Every slot_states row opened, and every opening with an outcome (event store)."""
+    with psycopg.connect(url, connect_timeout=2) as conn:
+        rows = conn.execute("SELECT count(*) FROM slot_states").fetchone()[0]  # type: ignore[index]
+        return len(opened_ids(conn)) >= rows and not unsettled_ids(conn)
 
 
 def verify(url: str) -> str | None:
     """`slotqueue projections verify` after a catch-up; None when it passes."""
-    catch_up(url)
-    done = slotqueue(url, "projections", "verify")
+    harness.catch_up(url)
+    done = harness.slotqueue(url, "projections", "verify", timeout=120)
     if done.returncode == 0:
         return None
     return f"projections verify exit {done.returncode}: {done.stderr.strip()[-1500:]}"
@@ -507,7 +389,7 @@ def outcome_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
 def check_world(url: str, expect_opened: int | None = None) -> tuple[dict[str, Any], list[str]]:
     """Figures and broken invariants after the drill: every opening recorded once with an
     outcome, nothing duplicated, tables equal to a replay of the events."""
-    catch_up(url)
+    harness.catch_up(url)
     problems: list[str] = []
     with psycopg.connect(url) as conn:
         opened, unsettled = opened_ids(conn), unsettled_ids(conn)

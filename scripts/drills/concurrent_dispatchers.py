@@ -19,11 +19,13 @@ from typing import Any
 import common
 import psycopg
 
+from slotqueue.scripts import harness
+
 
 def _round(url: str, processes: int, booker: str, deadline: common.Deadline
            ) -> list[dict[str, Any]]:
-    env = common.cli_env(url, SLOTQUEUE_BOOKER=booker)
-    procs = [common.ProcessSet.start(["dispatch", "--once", "--json"], env)
+    env = harness.cli_env(url, SLOTQUEUE_BOOKER=booker)
+    procs = [harness.ProcessSet.slotqueue(["dispatch", "--once", "--json"], env)
              for _ in range(processes)]
     summaries = []
     for proc in procs:
@@ -42,10 +44,10 @@ def run(args: Any, deadline: common.Deadline) -> dict[str, Any]:
     with common.drill_database(args, "concurrent") as url:
         started = time.monotonic()
         with psycopg.connect(url, autocommit=True) as conn:
-            locations = common.add_locations(conn, 3)
+            locations = harness.add_locations(conn, 3)
         common.add_paid_customers(url, args.customers, locations, rng)
         with psycopg.connect(url, autocommit=True) as conn:
-            openings = common.Openings(locations, common.honolulu_today(conn), rng)
+            openings = common.Openings(locations, harness.honolulu_today(conn), rng)
             openings.insert(conn, args.slots)
         setup = time.monotonic() - started
         per_process: list[list[int]] = []

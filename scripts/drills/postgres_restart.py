@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -27,8 +26,8 @@ from typing import Any
 import common
 import psycopg
 
-from slotqueue.bootstrap import migrate_database
 from slotqueue.database import with_dbname
+from slotqueue.scripts import harness
 
 DECISION_SQL = f"""
 SELECT min((convert_from(state, 'UTF8')::jsonb->'timestamp'->>'_data_')::timestamptz)
@@ -88,19 +87,8 @@ def _recovery(url: str, restarted: datetime, limit: float) -> float | None:
             found.append(first)
         return bool(found)
 
-    common.wait_until(decided, 2 * limit)
+    harness.wait_until(decided, 2 * limit)
     return (found[0] - restarted).total_seconds() if found else None
-
-
-def _all_settled(url: str) -> bool:
-    with psycopg.connect(url, connect_timeout=2) as conn:
-        rows = conn.execute("SELECT count(*) FROM slot_states").fetchone()[0]  # type: ignore[index]
-        return len(common.opened_ids(conn)) >= rows and not common.unsettled_ids(conn)
-
-
-def _failed_runs(log: Path) -> int:
-    text = log.read_text() if log.exists() else ""
-    return sum('"event": "dispatch run failed"' in line for line in text.splitlines())
 
 
 def run(args: Any, deadline: common.Deadline) -> dict[str, Any]:
@@ -109,7 +97,7 @@ def run(args: Any, deadline: common.Deadline) -> dict[str, Any]:
     try:
         return _drill(args, deadline, rng, own)
     finally:
-        common.ProcessSet.kill_all()
+        harness.ProcessSet.kill_all()
         own.close()
 
 
@@ -119,20 +107,18 @@ def _drill(args: Any, deadline: common.Deadline, rng: random.Random, own: OwnSer
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute("CREATE DATABASE slotqueue_drill")
     url = own.url("slotqueue_drill")
-    migrate_database(url)
+    harness.migrate_database(url)
     with psycopg.connect(url, autocommit=True) as conn:
-        locations = common.add_locations(conn, 4)
-        today = common.honolulu_today(conn)
+        locations = harness.add_locations(conn, 4)
+        today = harness.honolulu_today(conn)
     common.add_paid_customers(url, args.customers, locations, rng)
-    log = common.workdir() / "run.log"
-    env = common.cli_env(url, SLOTQUEUE_BOOKER="sim",
-                         SLOTQUEUE_DISPATCH_INTERVAL_SECONDS=str(args.interval),
-                         SLOTQUEUE_LOCK_TTL_SECONDS=str(args.lock_ttl))
+    log = harness.workdir() / "run.log"
+    env = common.run_env(url, args)
     recoveries: list[float | None] = []
     down: list[float] = []
     openings = common.Openings(locations, today, random.Random(args.seed + 1))
     with common.Feeder(url, openings, args.feed_every, args.seed + 2) as feeder:
-        proc = common.ProcessSet.start(["run"], env, log)
+        proc = harness.ProcessSet.slotqueue(["run"], env, log)
         started = datetime.now(UTC)
         if _recovery(url, started, 15) is None:
             raise common.DrillFailed(f"slotqueue run decided nothing in 30 s; log: {log}")
@@ -148,11 +134,10 @@ def _drill(args: Any, deadline: common.Deadline, rng: random.Random, own: OwnSer
             if proc.poll() is not None:
                 raise common.DrillFailed(f"slotqueue run exited ({proc.returncode}); log: {log}")
     scraped_failures = feeder.failed_scrapes
-    if not common.wait_until(lambda: _all_settled(url), args.settle_timeout, every=0.3):
+    if not harness.wait_until(lambda: common.all_settled(url), args.settle_timeout, every=0.3):
         raise common.DrillFailed(f"openings without a SlotOpened or an outcome "
                                  f"{args.settle_timeout:g} s after the feeder stopped")
-    proc.send_signal(signal.SIGTERM)
-    if proc.wait(60) != 0:
+    if harness.stop(proc, 60) != 0:
         raise common.DrillFailed(f"slotqueue run exited {proc.returncode} on SIGTERM; log: {log}")
     figures, problems = common.check_world(url)
     measured = [r for r in recoveries if r is not None]
@@ -169,7 +154,7 @@ def _drill(args: Any, deadline: common.Deadline, rng: random.Random, own: OwnSer
         "recovery_seconds_max": round(max(measured), 2) if measured else None,
         "recovery_seconds_median": round(statistics.median(measured), 2) if measured else None,
         "down_seconds_mean": round(statistics.fmean(down), 2) if down else 0,
-        "failed_dispatch_runs_logged": _failed_runs(log),
+        "failed_dispatch_runs_logged": common.logged(log, "dispatch run failed"),
         "feeder_failed_scrapes": scraped_failures,
     }
     if problems:
@@ -185,14 +170,7 @@ def main() -> int:
                    help="how long PostgreSQL stays stopped each time (default 2)")
     p.add_argument("--recovery-limit", type=float, default=10.0,
                    help="seconds from restart to the next decision (default 10)")
-    p.add_argument("--interval", type=float, default=0.3,
-                   help="SLOTQUEUE_DISPATCH_INTERVAL_SECONDS (default 0.3)")
-    p.add_argument("--lock-ttl", type=int, default=3,
-                   help="SLOTQUEUE_LOCK_TTL_SECONDS (default 3)")
-    p.add_argument("--settle-timeout", type=float, default=60.0,
-                   help="bound on the wait for outcomes once the feeder stops (default 60)")
-    p.add_argument("--feed-every", type=float, default=0.3,
-                   help="seconds between the feeder's scrapes (1-3 new openings each)")
+    common.run_options(p, interval=0.3, lock_ttl=3, settle="once the feeder stops")
     return common.main(run, p.parse_args())
 
 

@@ -22,6 +22,8 @@ from typing import Any
 import common
 import psycopg
 
+from slotqueue.scripts import harness
+
 
 def _settle(url: str, proc: Any, pending: set[Any], seconds: float, what: str) -> float:
     """Seconds until none of `pending` lacks an outcome; fails past `seconds`."""
@@ -30,23 +32,13 @@ def _settle(url: str, proc: Any, pending: set[Any], seconds: float, what: str) -
         def settled() -> bool:
             if proc.poll() is not None:
                 raise common.DrillFailed(f"slotqueue run exited by itself ({proc.returncode}) "
-                                         f"{what}; logs in {common.workdir()}")
+                                         f"{what}; logs in {harness.workdir()}")
             return not pending & common.unsettled_ids(conn)
-        if not common.wait_until(settled, seconds):
+        if not harness.wait_until(settled, seconds):
             left = len(pending & common.unsettled_ids(conn))
             raise common.DrillFailed(f"{left} of {len(pending)} slots opened before the restart "
                                      f"still have no outcome {seconds:g} s {what}")
     return time.monotonic() - started
-
-
-def _logged(log: Any, event: str) -> int:
-    """Lines of a process's JSON log with this event (e.g. each finished dispatch run)."""
-    text = log.read_text() if log.exists() else ""
-    return sum(f'"event": "{event}"' in line for line in text.splitlines())
-
-
-def _runs_logged(log: Any) -> int:
-    return _logged(log, "dispatch run")
 
 
 def _unsettled(url: str) -> set[Any]:
@@ -54,23 +46,15 @@ def _unsettled(url: str) -> set[Any]:
         return common.unsettled_ids(conn)
 
 
-def _all_opened(url: str) -> bool:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT count(*) FROM slot_states").fetchone()[0]  # type: ignore[index]
-        return len(common.opened_ids(conn)) >= rows and not common.unsettled_ids(conn)
-
-
 def run(args: Any, deadline: common.Deadline) -> dict[str, Any]:
     rng = random.Random(args.seed)
-    log = common.workdir() / "run-last.log"
+    log = harness.workdir() / "run-last.log"
     with common.drill_database(args, "sigkill") as url:
         with psycopg.connect(url, autocommit=True) as conn:
-            locations = common.add_locations(conn, 4)
-            today = common.honolulu_today(conn)
+            locations = harness.add_locations(conn, 4)
+            today = harness.honolulu_today(conn)
         common.add_paid_customers(url, args.customers, locations, rng)
-        env = common.cli_env(url, SLOTQUEUE_BOOKER="sim",
-                             SLOTQUEUE_DISPATCH_INTERVAL_SECONDS=str(args.interval),
-                             SLOTQUEUE_LOCK_TTL_SECONDS=str(args.lock_ttl))
+        env = common.run_env(url, args)
         settle: list[float] = []
         pending_sizes: list[int] = []
         runs_before_kill: list[int] = []
@@ -80,30 +64,29 @@ def run(args: Any, deadline: common.Deadline) -> dict[str, Any]:
                 deadline.check(f"after {kill - 1} kills")
                 pending = _unsettled(url)
                 pending_sizes.append(len(pending))
-                proc = common.ProcessSet.start(["run"], env, common.workdir() / f"run-{kill}.log")
+                kill_log = harness.workdir() / f"run-{kill}.log"
+                proc = harness.ProcessSet.slotqueue(["run"], env, kill_log)
                 settle.append(_settle(url, proc, pending, args.settle_timeout,
                                       f"after restart {kill}"))
                 time.sleep(rng.uniform(0, args.max_kill_delay))
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(30)
-                runs_before_kill.append(_runs_logged(common.workdir() / f"run-{kill}.log"))
+                runs_before_kill.append(common.logged(kill_log, "dispatch run"))
         deadline.check("before the last run")
-        proc = common.ProcessSet.start(["run"], env, log)
-        if not common.wait_until(lambda: _logged(log, "dispatcher ready") > 0
-                                 and _all_opened(url),
-                                 args.settle_timeout):
+        proc = harness.ProcessSet.slotqueue(["run"], env, log)
+        if not harness.wait_until(lambda: common.logged(log, "dispatcher ready") > 0
+                                  and common.all_settled(url), args.settle_timeout):
             raise common.DrillFailed(
                 f"the last run left openings without a SlotOpened or an outcome after "
                 f"{args.settle_timeout:g} s; log: {log}")
-        proc.send_signal(signal.SIGTERM)
-        if proc.wait(60) != 0:
+        if harness.stop(proc, 60) != 0:
             raise common.DrillFailed(f"the last run exited {proc.returncode} on SIGTERM")
         figures, problems = common.check_world(url)
     if figures["slots_opened"] != figures["slot_states_rows"]:
         problems.append(f"{figures['slots_opened']} SlotOpened for "
                         f"{figures['slot_states_rows']} opened rows")
-    logs = sorted(common.workdir().glob("run-*.log"))
-    failed_runs = sum(_logged(path, "dispatch run failed") for path in logs)
+    logs = sorted(harness.workdir().glob("run-*.log"))
+    failed_runs = sum(common.logged(path, "dispatch run failed") for path in logs)
     if failed_runs:
         problems.append(f"{failed_runs} dispatch runs failed (see the logs)")
     figures = {"kills": args.times, "customers": args.customers,
@@ -123,16 +106,9 @@ def main() -> int:
     p = common.parser(__doc__, timeout=900)
     p.add_argument("--times", type=int, default=50, help="SIGKILLs (default 50)")
     p.add_argument("--customers", type=int, default=150, help="paid customers (default 150)")
-    p.add_argument("--interval", type=float, default=0.2,
-                   help="SLOTQUEUE_DISPATCH_INTERVAL_SECONDS (default 0.2)")
-    p.add_argument("--lock-ttl", type=int, default=2,
-                   help="SLOTQUEUE_LOCK_TTL_SECONDS (default 2)")
     p.add_argument("--max-kill-delay", type=float, default=3.0,
                    help="kill at a random moment up to this many seconds after settling")
-    p.add_argument("--settle-timeout", type=float, default=60.0,
-                   help="bound on the wait for outcomes after each restart (default 60)")
-    p.add_argument("--feed-every", type=float, default=0.3,
-                   help="seconds between the feeder's scrapes (1-3 new openings each)")
+    common.run_options(p, interval=0.2, lock_ttl=2, settle="after each restart")
     return common.main(run, p.parse_args())
 
 
