@@ -16,6 +16,7 @@ import typer
 from slotqueue.aggregates.errors import DomainError, InvalidInput
 from slotqueue.bootstrap import NotMigrated, Service, build
 from slotqueue.migrate import MigrationError
+from slotqueue.projections.wording import utc_iso
 from slotqueue.settings import ConfigError, load_settings
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
@@ -30,7 +31,9 @@ def parse_id(text: str, label: str) -> UUID:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return utc_iso(value)  # ISO 8601 in UTC with Z
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, UUID):
         return str(value)

@@ -1,6 +1,7 @@
 """Structured logs: one JSON object per line in production, readable lines on a terminal.
 
-Log calls pass their facts as `extra={"fields": {...}}` (run id, slot key, entry id …).
+Log calls pass their facts as `extra={"fields": {...}}` (run id, slot key, entry id …). Both
+formats stamp lines in UTC, ISO 8601 with `Z`, whatever the host's zone.
 """
 
 from __future__ import annotations
@@ -11,6 +12,18 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from slotqueue.projections.wording import utc_iso
+
+
+def stamp(record: logging.LogRecord) -> str:
+    """`2026-12-16T20:45:00.123Z`."""
+    moment = datetime.fromtimestamp(record.created, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _plain(value: Any) -> Any:
+    return utc_iso(value) if isinstance(value, datetime) else str(value)
+
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
     fields = getattr(record, "fields", None)
@@ -20,7 +33,7 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "ts": stamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
@@ -28,14 +41,14 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
+        return json.dumps(line, default=_plain)
 
 
 class ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        when = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")  # noqa: DTZ006
-        pairs = " ".join(f"{k}={v}" for k, v in _fields(record).items())
-        text = f"{when} {record.levelname.lower():<7} {record.getMessage()} {pairs}".rstrip()
+        pairs = " ".join(f"{k}={_plain(v)}" for k, v in _fields(record).items())
+        text = f"{stamp(record)} {record.levelname.lower():<7} {record.getMessage()} {pairs}"
+        text = text.rstrip()
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
         return text
