@@ -12,17 +12,21 @@ import threading
 from eventsourcing.projection import ProjectionRunner
 
 from slotqueue.application.queue import SlotQueue
+from slotqueue.projections.messages import DEFAULT_TEXTS, Texts
 from slotqueue.projections.queue_projection import QueueTablesProjection, QueueTablesView
 
 log = logging.getLogger(__name__)
 
 
 class SupervisedProjection:
-    """Runs the `queue_tables` projection in a thread until `stop()`; restarts it on error."""
+    """Runs the `queue_tables` projection in a thread until `stop()`; restarts it on error.
+    Message texts are rendered with `texts` (the composition root builds them from settings)."""
 
-    def __init__(self, env: dict[str, str], retry_seconds: float = 1.0) -> None:
+    def __init__(self, env: dict[str, str], retry_seconds: float = 1.0,
+                 texts: Texts = DEFAULT_TEXTS) -> None:
         self.env = {**env, "POSTGRES_POOL_SIZE": "2"}  # one connection is held by LISTEN
         self.retry_seconds = retry_seconds
+        self.projection_class = QueueTablesProjection.with_texts(texts)
         self.restarts = 0
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="queue_tables", daemon=True)
@@ -38,7 +42,7 @@ class SupervisedProjection:
     def _run_once(self) -> None:
         with ProjectionRunner(
             application_class=SlotQueue,
-            projection_class=QueueTablesProjection,
+            projection_class=self.projection_class,
             view_class=QueueTablesView,
             env=self.env,
         ) as runner:

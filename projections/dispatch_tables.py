@@ -1,6 +1,6 @@
-"""OpenedSlot, Watermark, nudge and conflict events → booking_locks, booking_attempts,
-queue_watermarks, slotqueue.opened_slots, slotqueue.booking_conflicts and the
-`opportunity_passed` rows of message_log."""
+"""OpenedSlot, Watermark and conflict events → booking_locks, booking_attempts,
+queue_watermarks, slotqueue.opened_slots and slotqueue.booking_conflicts (the nudges'
+`opportunity_passed` rows of message_log are written with the other texts, in messages.py)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,10 @@ from collections.abc import Callable
 from datetime import date, time
 from typing import Any
 
-from slotqueue.aggregates.customer import Customer
 from slotqueue.aggregates.opened_slot import ATTEMPTING, BASELINE, GONE, OpenedSlot
 from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.aggregates.watermark import Watermark
-from slotqueue.projections.messages import message
 from slotqueue.projections.writes import Update, Upsert, Write
-
-OPPORTUNITY_TEXT = (
-    "An opening came up at one of your DMV locations, but it fell outside the days and times "
-    "you chose, so we did not book it: we never book outside your approved availability. "
-    "Widen your availability in the app to catch more openings."
-)
 
 
 def _slot_update(e: Any, **values: Any) -> Write:
@@ -95,12 +87,6 @@ def _watermark(e: Any) -> list[Write]:
     return [Upsert("queue_watermarks", ("key",), row)]
 
 
-def _nudged(e: Any) -> list[Write]:
-    key = f"opportunity_passed:{e.originator_id}:{e.day}"
-    return message(e.originator_id, e.at, "opportunity_passed", key, OPPORTUNITY_TEXT,
-                   slot_id=str(e.slot_id))
-
-
 HANDLERS: dict[type, Callable[[Any], list[Write]]] = {
     OpenedSlot.SlotOpened: _opened,
     OpenedSlot.Claimed: _claimed,
@@ -111,7 +97,6 @@ HANDLERS: dict[type, Callable[[Any], list[Write]]] = {
     QueueEntry.BookingConflicted: _conflicted,
     Watermark.Started: _watermark,
     Watermark.Advanced: _watermark,
-    Customer.OpportunityPassed: _nudged,
 }
 
 

@@ -12,6 +12,7 @@ from psycopg import Cursor, sql
 
 from slotqueue.projections import writes
 from slotqueue.projections.coalesce import coalesce
+from slotqueue.projections.messages import DEFAULT_TEXTS, Texts
 from slotqueue.projections.queue_projection import TABLES, QueueTablesView, event_writes
 
 BATCH = 500
@@ -19,23 +20,25 @@ Progress = Callable[[int], None]
 
 
 def _batches(
-    app: Application[Any], after: int, stop: int | None = None
+    app: Application[Any], after: int, texts: Texts, stop: int | None = None
 ) -> Iterator[tuple[int, list[writes.Write], int]]:
-    """(last notification id, the writes of the batch, events in it), oldest first."""
+    """(last notification id, the writes of the batch, events in it), oldest first; message
+    texts rendered with `texts`."""
     while True:
         notes = app.recorder.select_notifications(start=after + 1, limit=BATCH, stop=stop)
         if not notes:
             return
-        changes = [w for n in notes for w in event_writes(app.mapper.to_domain_event(n))]
+        changes = [w for n in notes
+                   for w in event_writes(app.mapper.to_domain_event(n), texts)]
         after = notes[-1].id
         yield after, changes, len(notes)
 
 
-def catch_up(app: Application[Any], view: QueueTablesView) -> int:
+def catch_up(app: Application[Any], view: QueueTablesView, texts: Texts = DEFAULT_TEXTS) -> int:
     """Applies every event past the view's position, a batch per transaction; returns how
     many events it applied. Safe beside a running projection (see QueueTablesView.apply)."""
     applied = 0
-    for last, changes, count in _batches(app, view.max_tracking_id(app.name) or 0):
+    for last, changes, count in _batches(app, view.max_tracking_id(app.name) or 0, texts):
         if view.apply(Tracking(app.name, last), changes):
             applied += count
     return applied
@@ -54,11 +57,14 @@ def _empty_tables(curs: Cursor[Any]) -> None:
     curs.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(_live, TABLES))))
 
 
-def rebuild(app: Application[Any], view: QueueTablesView, progress: Progress | None = None) -> int:
+def rebuild(app: Application[Any], view: QueueTablesView, progress: Progress | None = None,
+            texts: Texts = DEFAULT_TEXTS) -> int:
     """Deletes the view's rows and its position and replays every event, in one transaction.
 
-    Readers wait for the commit and then see the new tables. The library's `__migration__`
-    tracking row stays (without it the next start would rename the tracking table).
+    Readers wait for the commit and then see the new tables. Message texts are rendered
+    anew with `texts` (the current settings), not copied from the old rows. The library's
+    `__migration__` tracking row stays (without it the next start would rename the tracking
+    table).
     """
     replayed = 0
     with view.datastore.transaction(commit=True) as curs:
@@ -70,7 +76,7 @@ def rebuild(app: Application[Any], view: QueueTablesView, progress: Progress | N
         )
         _empty_tables(curs)
         last = 0
-        for position, changes, count in _batches(app, 0):
+        for position, changes, count in _batches(app, 0, texts):
             writes.execute(curs, coalesce(changes, TABLES))
             last = position
             replayed += count
@@ -88,7 +94,8 @@ class Difference:
     row: dict[str, Any]
 
 
-def verify(app: Application[Any], view: QueueTablesView, limit: int = 20) -> list[Difference]:
+def verify(app: Application[Any], view: QueueTablesView, limit: int = 20,
+           texts: Texts = DEFAULT_TEXTS) -> list[Difference]:
     """Replays the events up to the view's position into temporary tables and compares them
     row by row with the live tables, all in one snapshot. Changes nothing."""
     with view.datastore.get_connection() as conn, conn.transaction(force_rollback=True):
@@ -98,7 +105,7 @@ def verify(app: Application[Any], view: QueueTablesView, limit: int = 20) -> lis
         for table in TABLES:
             curs.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING ALL)")
                          .format(sql.Identifier(table), _live(table)))
-        for _, changes, _ in _batches(app, 0, stop=position):
+        for _, changes, _ in _batches(app, 0, texts, stop=position):
             writes.execute(curs, coalesce(changes, TABLES), schema="pg_temp")
         return [d for table in TABLES for d in _compare(curs, table, limit)]
 

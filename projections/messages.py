@@ -1,25 +1,51 @@
-"""QueueEntry events → message_log rows, one per dedupe key, never overwritten (spec §4.6).
+"""QueueEntry events and nudges → message_log rows, one per dedupe key, never overwritten
+(spec §4.6); every text a customer reads is written here.
 
-The text is rendered here and kept in meta_json so a delivery worker can send it as recorded.
+The text is rendered when the event is projected and kept in meta_json, so a delivery worker
+can send it as recorded. `Texts` carries what rendering needs from the settings (the brand, the
+payment link, the timezone); a rebuild renders with the settings of the process that runs it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
+from urllib.parse import quote, urlsplit, urlunsplit
 
+from slotqueue.aggregates.customer import Customer
 from slotqueue.aggregates.ids import stable_id
 from slotqueue.aggregates.queue_entry import QueueEntry
+from slotqueue.projections.wording import local_time
 from slotqueue.projections.writes import InsertOnce, Write
 
-LOCAL = ZoneInfo("Pacific/Honolulu")
-PAYMENT_LINK = "{payment_link}"
+REFERENCE = "client_reference_id"
 
 
-def _local(at: datetime, fmt: str) -> str:
-    return at.astimezone(LOCAL).strftime(fmt).replace(" 0", " ")
+@dataclass(frozen=True)
+class Texts:
+    """What message texts need from the settings; the defaults are the settings' defaults."""
+
+    brand: str = "DMV Queue"
+    payment_link_url: str | None = None
+    timezone: str = "Pacific/Honolulu"
+
+    def when(self, moment: datetime, *, long: bool = False) -> str:
+        return local_time(moment, self.timezone, long=long)
+
+    def payment_link(self, entry_id: Any) -> str | None:
+        """The payment link with `client_reference_id=<entry id>` added to its query string
+        (replacing one already there), so the payment names the entry it pays for."""
+        if not self.payment_link_url:
+            return None
+        parts = urlsplit(self.payment_link_url.strip())
+        kept = [p for p in parts.query.split("&") if p and not p.startswith(REFERENCE + "=")]
+        query = "&".join([*kept, f"{REFERENCE}={quote(str(entry_id))}"])
+        return urlunsplit(parts._replace(query=query))
+
+
+DEFAULT_TEXTS = Texts()  # frozen: the settings' defaults, for callers that bring none
 
 
 def message(
@@ -48,59 +74,66 @@ def _status(e: Any, what: str, text: str, **meta: Any) -> list[Write]:
                           **meta)
 
 
-def _deposit_needed(e: Any) -> list[Write]:
-    text = (
-        "You're near the front of the slotqueue line. Pay your deposit by "
-        f"{_local(e.expires_at, '%a %b %d, %I:%M %p')} HST to hold your place and switch on "
-        f"managed booking: {PAYMENT_LINK}"
-    )
+def _deposit_needed(e: Any, t: Texts) -> list[Write]:
+    link = t.payment_link(e.originator_id)
+    how = f": {link}" if link else ". We will contact you with how to pay."
+    text = (f"{t.brand}: you're near the front of the line. Pay your deposit by "
+            f"{t.when(e.expires_at)} to keep your place and switch on managed booking{how}")
     return _entry_message(e, "deposit_needed", f"deposit_needed:{e.originator_id}", text,
-                   expires_at=e.expires_at.isoformat())
+                          expires_at=e.expires_at.isoformat())
 
 
-def _deposit_received(e: Any) -> list[Write]:
-    text = (
-        "Deposit received, thank you. Your place is held and we will book the first opening "
-        "inside the times you chose."
-    )
+def _deposit_received(e: Any, t: Texts) -> list[Write]:
+    text = (f"{t.brand}: deposit received, thank you. Your place is held and we will book the "
+            "first opening inside the times you chose.")
     return _entry_message(e, "deposit_received", f"deposit_received:{e.originator_id}", text,
-                   payment_ref=e.payment_ref)
+                          payment_ref=e.payment_ref)
 
 
-def _booked(e: Any) -> list[Write]:
+def _booked(e: Any, t: Texts) -> list[Write]:
     where = e.location_name or "the DMV office you chose"
-    text = (
-        f"Booked: {where}, {_local(e.slot_datetime, '%A %B %d at %I:%M %p')} HST. Bring your ID "
-        "and documents and arrive 10 minutes early. Reply to this message to change plans."
-    )
+    text = (f"{t.brand}: booked! {where}, {t.when(e.slot_datetime, long=True)}. Bring your ID "
+            "and documents and arrive 10 minutes early. Reply to this message to change plans.")
     return _entry_message(e, "booked", f"booked:{e.originator_id}", text,
-                   location_id=str(e.location_id), slot_datetime=e.slot_datetime.isoformat())
+                          location_id=str(e.location_id),
+                          slot_datetime=e.slot_datetime.isoformat())
 
 
-HANDLERS: dict[type, Callable[[Any], list[Write]]] = {
+def _nudged(e: Any, t: Texts) -> list[Write]:
+    """No date or time (spec §4.6): the customer learns their windows cost them an opening."""
+    text = (f"{t.brand}: an opening came up at one of your DMV locations, but it fell outside "
+            "the days and times you chose, so we did not book it: we never book outside your "
+            "approved availability. Widen your availability in the app to catch more openings.")
+    key = f"opportunity_passed:{e.originator_id}:{e.day}"
+    return message(e.originator_id, e.at, "opportunity_passed", key, text,
+                   slot_id=str(e.slot_id))
+
+
+HANDLERS: dict[type, Callable[[Any, Texts], list[Write]]] = {
     QueueEntry.DepositRequired: _deposit_needed,
     QueueEntry.DepositPaid: _deposit_received,
     QueueEntry.Booked: _booked,
-    QueueEntry.DepositLapsed: lambda e: _status(
+    QueueEntry.DepositLapsed: lambda e, t: _status(
         e, "deposit_lapsed",
-        "Your deposit window closed, so your place in the queue has ended. You can join "
-        "again at any time.",
+        f"{t.brand}: your deposit window closed, so your place in the line has ended. You can "
+        "join again at any time.",
     ),
-    QueueEntry.Canceled: lambda e: _status(
-        e, "canceled", "Your place in the slotqueue line is canceled."
+    QueueEntry.Canceled: lambda e, t: _status(
+        e, "canceled", f"{t.brand}: your place in the line is canceled."
     ),
-    QueueEntry.PaymentNeedsRefund: lambda e: _status(
+    QueueEntry.PaymentNeedsRefund: lambda e, t: _status(
         e, f"refund_needed:{e.payment_ref}",
-        "We received a payment we were not expecting; it will be refunded.",
+        f"{t.brand}: we received a payment we were not expecting; it will be refunded.",
         payment_ref=e.payment_ref, reason=e.reason,
     ),
-    QueueEntry.Refunded: lambda e: _status(
-        e, "refunded:" + ",".join(e.payment_refs), "Your payment has been refunded.",
+    QueueEntry.Refunded: lambda e, t: _status(
+        e, "refunded:" + ",".join(e.payment_refs), f"{t.brand}: your payment has been refunded.",
         payment_refs=list(e.payment_refs),
     ),
+    Customer.OpportunityPassed: _nudged,
 }
 
 
-def message_writes(event: Any) -> list[Write]:
+def message_writes(event: Any, texts: Texts) -> list[Write]:
     handler = HANDLERS.get(type(event))
-    return handler(event) if handler else []
+    return handler(event, texts) if handler else []

@@ -19,7 +19,7 @@ from eventsourcing.projection import Projection
 from slotqueue.projections import writes
 from slotqueue.projections.coalesce import coalesce
 from slotqueue.projections.dispatch_tables import dispatch_writes
-from slotqueue.projections.messages import message_writes
+from slotqueue.projections.messages import DEFAULT_TEXTS, Texts, message_writes
 from slotqueue.projections.queue_tables import table_writes
 
 # Parents before children: inserts follow this order, deletes the reverse.
@@ -37,8 +37,8 @@ TABLES = (
 )
 
 
-def event_writes(event: Any) -> list[writes.Write]:
-    return table_writes(event) + message_writes(event) + dispatch_writes(event)
+def event_writes(event: Any, texts: Texts = DEFAULT_TEXTS) -> list[writes.Write]:
+    return table_writes(event) + message_writes(event, texts) + dispatch_writes(event)
 
 
 class QueueTablesView(PostgresTrackingRecorder):
@@ -62,7 +62,15 @@ class QueueTablesProjection(Projection[QueueTablesView]):
     message_log, booking_attempts, booking_locks, queue_watermarks and opened_slots out."""
 
     name = "queue_tables"
+    texts = DEFAULT_TEXTS  # the composition root gives the settings' (see `with_texts`)
+
+    @classmethod
+    def with_texts(cls, texts: Texts) -> type[QueueTablesProjection]:
+        """This projection rendering `texts`, as a class: the library's runner constructs
+        the projection and starts delivering events at once, so setting an attribute on its
+        instance afterwards could miss the first events."""
+        return type(cls.__name__, (cls,), {"texts": texts, "name": cls.name})
 
     @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        self.view.apply(tracking, event_writes(domain_event))
+        self.view.apply(tracking, event_writes(domain_event, self.texts))

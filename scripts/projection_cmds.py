@@ -39,7 +39,10 @@ def rebuild_command(
     name: Annotated[str | None, typer.Argument(help="Projection name (default: all).")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Clear a projection's rows and position and replay every event (one transaction)."""
+    """Clear a projection's rows and position and replay every event (one transaction).
+
+    Message texts are rendered with the current SLOTQUEUE_BRAND_NAME, payment link and timezone.
+    """
     show = stderr_is_terminal() and not os.environ.get("CI") and not as_json
     with service(as_json, catch_up=False) as svc:
         done = {}
@@ -48,7 +51,8 @@ def rebuild_command(
             with Progress(disable=not show, transient=True) as bar:
                 task = bar.add_task(f"rebuilding {chosen}", total=head)
                 done[chosen] = maintenance.rebuild(
-                    svc.app, svc.view, progress=lambda n, t=task: bar.advance(t, n))
+                    svc.app, svc.view, progress=lambda n, t=task: bar.advance(t, n),
+                    texts=svc.texts)
     emit(as_json, {"rebuilt": done},
          "\n".join(f"{n}: replayed {c} events" for n, c in done.items()))
 
@@ -57,7 +61,7 @@ def rebuild_command(
 def verify_command(as_json: JsonOption = False) -> None:
     """Replay into scratch tables and compare row by row with the live tables."""
     with service(as_json, catch_up=False) as svc:
-        diffs = maintenance.verify(svc.app, svc.view)
+        diffs = maintenance.verify(svc.app, svc.view, texts=svc.texts)
     rows = [{"table": d.table, "side": d.side, "row": d.row} for d in diffs]
     if diffs:
         lines = [f"{d.table}: {d.side}: {d.row}" for d in diffs]

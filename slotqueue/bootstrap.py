@@ -28,6 +28,7 @@ from slotqueue.processes.service import Ticker, Timing, run_service
 from slotqueue.processes.writer import Writer
 from slotqueue.projections.dispatch_snapshot import load_snapshot
 from slotqueue.projections.maintenance import catch_up
+from slotqueue.projections.messages import Texts
 from slotqueue.projections.queue_projection import QueueTablesProjection, QueueTablesView
 from slotqueue.settings import Settings
 from slotqueue.store import (  # noqa: F401 - the entry points' one import
@@ -56,7 +57,12 @@ class Service:
     projection: QueueTablesProjection = field(init=False)
 
     def __post_init__(self) -> None:
-        self.projection = QueueTablesProjection(view=self.view)
+        self.projection = QueueTablesProjection.with_texts(self.texts)(view=self.view)
+
+    @property
+    def texts(self) -> Texts:
+        """What message texts need from the settings: brand, payment link, timezone."""
+        return message_texts(self.settings)
 
     @property
     def deposit_grace(self) -> timedelta:
@@ -71,7 +77,7 @@ class Service:
 
     def catch_up(self) -> int:
         """Brings the projections up to the head of the event store; returns events applied."""
-        return catch_up(self.app, self.view)
+        return catch_up(self.app, self.view, self.texts)
 
     def close(self) -> None:
         self.app.close()
@@ -104,7 +110,7 @@ class Service:
                           booker or self.booker(), lambda: presets.load(conn), self.policy())
 
     def supervised_projection(self) -> SupervisedProjection:
-        return SupervisedProjection(store_env(self.url))
+        return SupervisedProjection(store_env(self.url), texts=self.texts)
 
     def dispatch_once(self, booker: Booker | None = None, now: datetime | None = None
                       ) -> Summary:
@@ -176,7 +182,13 @@ def run_forever(settings: Settings, url: str, stop: threading.Event | None = Non
                 booker: Booker | None = None) -> None:
     """`slotqueue run`: the dispatcher and the projections until SIGTERM or `stop`."""
     run_service(make_ticker(settings, url, booker, on_summary),
-                SupervisedProjection(store_env(url)), stop, describe={"booker": settings.booker})
+                SupervisedProjection(store_env(url), texts=message_texts(settings)), stop,
+                describe={"booker": settings.booker})
+
+
+def message_texts(settings: Settings) -> Texts:
+    return Texts(brand=settings.brand_name, payment_link_url=settings.payment_link_url,
+                 timezone=settings.timezone)
 
 
 def build(settings: Settings, url: str | None = None, *, pool_size: int = 2) -> Service:
