@@ -34,6 +34,14 @@ def load_presets(conn: psycopg.Connection[Any]) -> Presets:
     return Presets.from_rows(_rows(conn))
 
 
+def load_labels(conn: psycopg.Connection[Any]) -> dict[tuple[str, str], tuple[int, str]]:
+    """Every preset's label and sort order by (preset_type, key), inactive ones too: a choice
+    made before an operator switched its preset off still reads as its label."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute("select preset_type, key, sort_order, label from target_window_presets")
+        return {(kind, key): (order, label) for kind, key, order, label in cur}
+
+
 class PresetSource:
     """The presets as the dispatcher reads them: a malformed active row is set aside (only the
     customers who chose it stop matching) and logged once, not every run."""

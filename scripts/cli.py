@@ -6,7 +6,14 @@ import typer
 
 from slotqueue.bootstrap import migrate_database
 from slotqueue.database import resolve_url
-from slotqueue.scripts import audit_cmd, entry_cmds, projection_cmds, seed_cmd, service_cmds
+from slotqueue.scripts import (
+    audit_cmd,
+    entry_cmds,
+    projection_cmds,
+    seed_cmd,
+    service_cmds,
+    view_cmds,
+)
 from slotqueue.scripts.common import JsonOption, emit, errors
 from slotqueue.settings import load_settings
 
@@ -18,6 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 entry_cmds.register(app)
+view_cmds.register(app)
 audit_cmd.register(app)
 service_cmds.register(app)
 app.command()(seed_cmd.seed)

@@ -13,9 +13,12 @@ from uuid import UUID
 import psycopg
 import typer
 
-from slotqueue.aggregates.errors import DomainError, InvalidInput
+from slotqueue.aggregates.contact import normalise_phone
+from slotqueue.aggregates.customer import Customer
+from slotqueue.aggregates.errors import DomainError, InvalidInput, NotFound
 from slotqueue.bootstrap import NotMigrated, Service, build
 from slotqueue.migrate import MigrationError
+from slotqueue.projections.queries import customer_with_phone
 from slotqueue.projections.wording import utc_iso
 from slotqueue.settings import ConfigError, load_settings
 
@@ -28,6 +31,41 @@ def parse_id(text: str, label: str) -> UUID:
         return UUID(text.strip())
     except (ValueError, AttributeError):
         raise InvalidInput(f"invalid {label} {text!r}: not a UUID") from None
+
+
+def parse_customer(svc: Service, text: str) -> UUID:
+    """A customer id, or the phone number a customer joined with (`808-555-0101`)."""
+    try:
+        return UUID(text.strip())
+    except (ValueError, AttributeError):
+        pass
+    try:
+        phone = normalise_phone(text)
+    except InvalidInput:
+        raise InvalidInput(f"invalid customer {text!r}: not a customer id or a phone "
+                           "number") from None
+    with svc.connect() as conn:
+        found = customer_with_phone(conn, phone)
+    if found is None and not svc.app.recorder.select_events(Customer.create_id(phone), limit=1):
+        raise NotFound(f"no customer joined with phone {text.strip()!r}")
+    return found or Customer.create_id(phone)
+
+
+def parse_entry(svc: Service, text: str) -> UUID:
+    """A queue entry id, or a customer's phone number for that customer's latest entry."""
+    try:
+        return UUID(text.strip())
+    except (ValueError, AttributeError):
+        pass
+    try:
+        customer = svc.app.customer(parse_customer(svc, text))
+    except InvalidInput:
+        raise InvalidInput(f"invalid queue entry {text!r}: not an entry id or a phone "
+                           "number") from None
+    entries = customer.entry_ids()
+    if not entries:
+        raise NotFound(f"customer {customer.id} has no queue entry")
+    return customer.open_entry_id or entries[-1]
 
 
 def _plain(value: Any) -> Any:

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 
+from slotqueue.adapters.locations import all_locations, resolve
 from slotqueue.adapters.presets import load_presets
 from slotqueue.aggregates.errors import InvalidInput
 from slotqueue.aggregates.matcher import Selection
 from slotqueue.bootstrap import Service
 from slotqueue.projections.queries import rank_of
-from slotqueue.scripts.common import JsonOption, emit, fail, parse_id, service
+from slotqueue.projections.wording import deposit_deadline, local_time
+from slotqueue.scripts.common import (
+    JsonOption,
+    emit,
+    fail,
+    parse_customer,
+    parse_entry,
+    parse_id,
+    service,
+)
 
 EntryId = Annotated[str, typer.Argument(help="The queue entry's id.")]
-CustomerId = Annotated[str, typer.Argument(help="The customer's id.")]
+CustomerId = Annotated[str, typer.Argument(
+    help="The customer's id, or the phone number they joined with.")]
 
 
 def join(
@@ -62,7 +74,7 @@ def select(
             timezone=timezone or svc.settings.timezone, date_horizon_key=horizon.strip(),
             weekday_rule_key=rule, custom_weekdays=days, time_block_keys=tuple(_split(blocks)),
         )
-        cid = parse_id(customer_id, "customer id")
+        cid = parse_customer(svc, customer_id)
         with svc.connect() as conn:
             presets = load_presets(conn)
         svc.app.select_windows(cid, selection, presets, svc.clock.now())
@@ -72,30 +84,42 @@ def select(
 
 def locations(
     customer_id: CustomerId,
-    set_: Annotated[str, typer.Option("--set", help="Location ids, comma separated.")],
+    set_: Annotated[str, typer.Option("--set", help=(
+        "Location names (any case; the start of a name will do) or ids, comma separated, "
+        "e.g. 'Kapolei,Kaneohe'."))],
     as_json: JsonOption = False,
 ) -> None:
     """Replace the customer's preferred locations (each must exist)."""
     with service(as_json) as svc:
-        cid = parse_id(customer_id, "customer id")
-        wanted = [parse_id(part, "location id") for part in _split(set_)]
+        cid = parse_customer(svc, customer_id)
         with svc.connect() as conn:
-            known = [row[0] for row in conn.execute("SELECT id FROM locations")]
-        svc.app.prefer_locations(cid, wanted, known, svc.clock.now())
-    emit(as_json, {"customer_id": cid, "location_ids": wanted},
-         f"locations recorded: {', '.join(map(str, wanted))}")
+            known = all_locations(conn)
+        wanted = list(dict.fromkeys(resolve(_split(set_), known)))
+        svc.app.prefer_locations(cid, wanted, [loc.id for loc in known], svc.clock.now())
+    names = {loc.id: loc.name for loc in known}
+    emit(as_json, {"customer_id": cid, "location_ids": wanted,
+                   "locations": [names[i] for i in wanted]},
+         f"locations recorded: {', '.join(names[i] for i in wanted)}")
 
 
 def _entry_payload(svc: Service, entry_id: Any) -> dict[str, Any]:
+    """The entry's state; the deposit deadline only while the deposit is required."""
     entry = svc.app.entry(entry_id)
     return {"queue_entry_id": entry.id, "customer_id": entry.customer_id,
             "status": entry.status, "deposit_status": entry.deposit_status,
-            "deposit_expires_at": entry.deposit_expires_at,
+            "deposit_expires_at": deposit_deadline(entry.status, entry.deposit_status,
+                                                   entry.deposit_expires_at),
             "booking_conflicts": list(getattr(entry, "conflicts", []))}
 
 
-def _show(payload: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in payload.items())
+def _show(payload: dict[str, Any], timezone: str) -> str:
+    """`key=value` pairs; times in local time with the zone, a deadline that no longer
+    applies left out."""
+    def value(v: Any) -> Any:
+        return local_time(v, timezone) if isinstance(v, datetime) else v
+
+    return " ".join(f"{k}={value(v)}" for k, v in payload.items()
+                    if not (k == "deposit_expires_at" and v is None))
 
 
 def require_deposit(entry_id: EntryId, as_json: JsonOption = False) -> None:
@@ -104,7 +128,7 @@ def require_deposit(entry_id: EntryId, as_json: JsonOption = False) -> None:
         eid = parse_id(entry_id, "queue entry id")
         svc.app.require_deposit(eid, svc.clock.now(), svc.deposit_grace)
         payload = _entry_payload(svc, eid)
-    emit(as_json, payload, lambda: _show(payload))
+    emit(as_json, payload, lambda: _show(payload, svc.settings.timezone))
 
 
 def deposit_paid(
@@ -121,7 +145,7 @@ def deposit_paid(
     if not paid:
         fail(f"payment {payment_ref.strip()!r} recorded for entry {eid}, which was not waiting "
              f"for one (entry is {payload['status']}): refund needed", as_json, **payload)
-    emit(as_json, payload, lambda: _show(payload))
+    emit(as_json, payload, lambda: _show(payload, svc.settings.timezone))
 
 
 def _lifecycle_command(name: str, doc: str) -> Any:
@@ -132,21 +156,25 @@ def _lifecycle_command(name: str, doc: str) -> Any:
             payload = _entry_payload(svc, eid)
             if name == "refund":
                 payload["refunded_payment_refs"] = result
-        emit(as_json, payload, lambda: _show(payload))
+        emit(as_json, payload, lambda: _show(payload, svc.settings.timezone))
 
     command.__doc__ = doc
     return command
 
 
-def status(entry_id: EntryId, as_json: JsonOption = False) -> None:
-    """Show an entry's status, deposit and rank (null when not ranked)."""
+def status(
+    entry_id: Annotated[str, typer.Argument(
+        help="The queue entry's id, or a phone number for that customer's latest entry.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show an entry's status, rank (null when not ranked) and deposit deadline (while due)."""
     with service(as_json) as svc:
-        eid = parse_id(entry_id, "queue entry id")
+        eid = parse_entry(svc, entry_id)
         svc.catch_up()
         payload = _entry_payload(svc, eid)
         with svc.connect() as conn:
             payload["rank"] = rank_of(conn, eid)
-    emit(as_json, payload, lambda: _show(payload))
+    emit(as_json, payload, lambda: _show(payload, svc.settings.timezone))
 
 
 def register(app: typer.Typer) -> None:
