@@ -111,13 +111,15 @@ def _git(*args: str) -> str:
 def machine(url: str) -> dict[str, Any]:
     with psycopg.connect(url) as conn:
         version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
-    dirty = _git("status", "--porcelain", "--", *PRODUCT)
+    commit = os.environ.get("BENCH_COMMIT")  # set by pinned.py, which runs a copy
+    if not commit:
+        dirty = _git("status", "--porcelain", "--", *PRODUCT)
+        commit = _git("rev-parse", "--short", "HEAD") + (
+            " + uncommitted product changes" if dirty else "")
     return {
         "cores": os.cpu_count(), "cpu": cpu_model(), "postgresql": version,
         "server": "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded",
-        "python": platform.python_version(),
-        "commit": _git("rev-parse", "--short", "HEAD")
-        + (" + uncommitted product changes" if dirty else ""),
+        "python": platform.python_version(), "commit": commit,
     }
 
 
