@@ -21,6 +21,7 @@ from slotqueue.aggregates.opened_slot import WEEKEND, OpenedSlot
 from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.aggregates.queue_policy import BEHIND_WINNER, Candidate, first_failed_check
 from slotqueue.application.queue import SlotQueue
+from slotqueue.projections.customer_audit import customer_openings
 from slotqueue.projections.queries import entries_joined_by
 
 Events = dict[UUID, list[Any]]  # events read once per audit, replayed as often as needed
@@ -133,25 +134,9 @@ def _ahead(app: SlotQueue, conn: psycopg.Connection[Any], slot: OpenedSlot, deci
 
 def passed_over(app: SlotQueue, conn: psycopg.Connection[Any], customer: Customer,
                 limit: int = 500) -> list[dict[str, Any]]:
-    """The decided slots that went to someone else (or nobody) while this customer queued,
-    each with the first check the customer failed at that moment."""
-    entry_ids = customer.entry_ids()
-    if not entry_ids:
-        return []
-    rows = conn.execute(
-        "SELECT s.id FROM slotqueue.opened_slots s WHERE s.decided_at IS NOT NULL "
-        "AND s.decided_at >= (SELECT min(created_at) FROM queue_entries WHERE id = ANY(%s)) "
-        "AND (s.winner_entry_id IS NULL OR s.winner_entry_id <> ALL(%s)) "
-        "ORDER BY s.decided_at DESC LIMIT %s", (entry_ids, entry_ids, limit)).fetchall()
-    found: list[dict[str, Any]] = []
-    read: Events = {}
-    for (slot_id,) in rows:
-        slot, decided = _decision(app, slot_id)
-        for entry_id in entry_ids:
-            entry = recorded_state(app, entry_id, decided.timestamp, read)
-            if isinstance(entry, QueueEntry) and entry.status in lc.OPEN:
-                found.append({"slot_key": slot.slot_key, "slot_id": slot_id,
-                              "decided_at": decided.at, "outcome": slot.outcome,
-                              "queue_entry_id": entry_id,
-                              "failed": verdict_for(app, slot, decided, entry, read)})
-    return found
+    """The openings a customer behind this one won while they queued (at their locations or
+    not), newest first, each with the first check this customer failed; an opening that went
+    to nobody, or to someone ahead, passed nobody over. `customer_audit` has the rest."""
+    found = customer_openings(app, conn, customer, limit)["openings"]
+    return sorted((o for o in found if o["passed_over"]),
+                  key=lambda o: o["decided_at"], reverse=True)

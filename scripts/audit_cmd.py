@@ -1,17 +1,24 @@
-"""`slotqueue audit`: an entry's or a customer's history, replayed from the event store."""
+"""`slotqueue audit`: an entry's, a customer's or a slot's history, replayed from the event
+store; for a customer first the openings that mattered to them and why they went elsewhere."""
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Annotated, Any
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import typer
 
+from slotqueue.adapters.locations import Location, all_locations, resolve
 from slotqueue.aggregates.errors import InvalidInput
 from slotqueue.projections import audit, slot_audit
-from slotqueue.scripts.common import JsonOption, emit, parse_id, service
+from slotqueue.projections.customer_audit import customer_openings
+from slotqueue.projections.slot_audit import normalised_key
+from slotqueue.projections.wording import check_in_words, local_time, mask_phone
+from slotqueue.scripts.common import JsonOption, emit, parse_customer, parse_id, service
 
 
 def parse_as_of(text: str | None, timezone: str) -> datetime | None:
@@ -32,73 +39,172 @@ def _line(line: audit.Line, tz: ZoneInfo) -> dict[str, Any]:
             "deposit_status": line.deposit_status, "data": line.data}
 
 
+def _stamp(moment: datetime, tz: ZoneInfo) -> str:
+    """Local time with the zone, to the second: an auditor compares these."""
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _shown(data: Any, tz: ZoneInfo) -> str:
+    return json.dumps(data, default=lambda v: _stamp(v, tz) if isinstance(v, datetime)
+                      else str(v), sort_keys=True)
+
+
 def _text(lines: list[dict[str, Any]], state: Any, tz: ZoneInfo) -> str:
     out = []
     for line in lines:
-        when = line["at"].astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+        when = _stamp(line["at"], tz)
         after = f"{line['status']}/{line['deposit_status']}" if line["status"] else "-"
-        data = json.dumps(line["data"], default=str, sort_keys=True)
+        data = _shown(line["data"], tz)
         out.append(f"{when}  {line['name']:<22} {after:<26} {data}")
-    out.append("state: " + json.dumps(state, default=str, sort_keys=True))
+    out.append("state: " + _shown(state, tz))
     return "\n".join(out)
 
 
-def _slot_text(slots: list[dict[str, Any]], tz: ZoneInfo) -> str:
+def _slot_heading(slot: dict[str, Any], tz: ZoneInfo, names: dict[UUID, str]) -> str:
+    """`Kapolei, Tue Dec 16, 10:45 AM HST` from the opening's first event."""
+    opened = slot["events"][0]["data"] if slot["events"] else {}
+    where = names.get(opened.get("location_id"), str(opened.get("location_id", "?")))
+    when = opened.get("slot_datetime")
+    return f"{where}, {local_time(when, str(tz))}" if when else where
+
+
+def _slot_text(slots: list[dict[str, Any]], tz: ZoneInfo, names: dict[UUID, str]) -> str:
     out = []
     for slot in slots:
-        out.append(f"slot {slot['slot_key']} ({slot['slot_id']}): {slot['outcome']}")
+        out.append(f"slot {_slot_heading(slot, tz, names)}: {slot['outcome']} "
+                   f"(key {slot['slot_key']}, opening {slot['slot_id']})")
         for e in slot["events"]:
-            when = e["at"].astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
-            out.append(f"  {when}  {e['name']:<15} {json.dumps(e['data'], default=str)}")
+            out.append(f"  {_stamp(e['at'], tz)}  {e['name']:<15} {_shown(e['data'], tz)}")
         for a in slot["ahead"]:
             out.append(f"  rank {a['rank']:>4}  entry {a['queue_entry_id']}  "
                        f"customer {a['customer_id']}  failed: {a['failed']}")
     return "\n".join(out)
 
 
-def _passed_text(rows: list[dict[str, Any]]) -> str:
-    lines = [f"passed over: {r['slot_key']} ({r['outcome']}): {r['failed']}" for r in rows]
+_SLOT = re.compile(r"(?P<where>.+?)\s+(?P<day>\d{4}-\d{1,2}-\d{1,2})\s+"
+                   r"(?P<hour>\d{1,2})(?P<rest>:\d{2}(?::\d{2})?)\s*(?P<half>[ap]m)?",
+                   re.IGNORECASE)
+
+
+def slot_key_of(text: str, known: list[Location]) -> str:
+    """`Kapolei 2026-12-16 10:45` (a location name, or the start of one; `10:45 AM` too) or
+    `location_id|YYYY-MM-DD|HH:MM:SS` → the slot's normalised key."""
+    text = text.strip()
+    unreadable = InvalidInput(f"invalid slot {text!r}: expected LOCATION YYYY-MM-DD HH:MM, "
+                              "e.g. 'Kapolei 2026-12-16 10:45', or location_id|YYYY-MM-DD|HH:MM:SS")
+    if "|" in text:
+        where, _, rest = text.partition("|")
+    else:
+        found = _SLOT.fullmatch(text)
+        if found is None:
+            raise unreadable
+        hour, half = int(found["hour"]), (found["half"] or "").lower()
+        if half:
+            hour = hour % 12 + (12 if half == "pm" else 0)
+        where, rest = found["where"], f"{found['day']}|{hour}{found['rest']}"
+    try:
+        location_id = UUID(where.strip())  # an id is taken as given (a removed location too)
+    except ValueError:
+        location_id = resolve([where], known)[0]
+    try:
+        return normalised_key(f"{location_id}|{rest}")
+    except InvalidInput:
+        raise unreadable from None
+
+
+def _summary_text(customer: dict[str, Any], summary: dict[str, Any], tz: str) -> list[str]:
+    since = summary["queued_since"]
+    head = f"customer {customer['customer_id']} ({mask_phone(customer.get('phone'))})"
+    if since is None:
+        return [head + ": never queued"]
+    checks = ", ".join(f"{check_in_words(k)} {n}"
+                       for k, n in summary["first_failed_checks"].items()) or "-"
+    return [
+        f"{head}, queued since {local_time(since, tz)}",
+        f"openings at your locations while you queued: {summary['openings_at_your_locations']}"
+        f" (won {summary['won']}, went to someone ahead {summary['went_to_someone_ahead']}, "
+        f"to someone behind {summary['went_to_someone_behind']}, "
+        f"to nobody {summary['went_to_nobody']})",
+        f"openings elsewhere won by someone behind you: "
+        f"{summary['won_elsewhere_by_someone_behind']}",
+        f"first failed check at your locations: {checks}",
+    ]
+
+
+_WHO = {"you": "won by you", "ahead": "won by someone ahead of you",
+        "behind": "won by someone behind you", None: "went to nobody"}
+
+
+def _opening_text(o: dict[str, Any], tz: str) -> str:
+    tag = "PASSED OVER" if o["passed_over"] else ("WON" if o["winner"] == "you" else "")
+    rank = f" (rank {o['winner_rank']})" if o["winner"] in ("ahead", "behind") else ""
+    why = "" if o["winner"] == "you" else f"; you: {check_in_words(o['failed'])}"
+    return (f"  {tag:<11} {o['location']}, {local_time(o['slot_datetime'], tz)}: "
+            f"{_WHO[o['winner']]}{rank} [{o['outcome']}]{why}")
+
+
+def _customer_text(customer: dict[str, Any], found: dict[str, Any], total: int, tz: str
+                   ) -> str:
+    openings = found["openings"]
+    lines = _summary_text(customer, found["summary"], tz)
+    lines.append(f"openings that matter most ({len(openings)} of {total}):")
+    lines += [_opening_text(o, tz) for o in openings] or ["  none"]
     return "\n".join(lines)
 
 
 def audit_command(
     entry: Annotated[str | None, typer.Option(help="A queue entry id.")] = None,
-    customer: Annotated[str | None, typer.Option(help="A customer id.")] = None,
-    slot: Annotated[str | None, typer.Option(
-        help="A slot's lock key: location_id|YYYY-MM-DD|HH:MM:SS.")] = None,
+    customer: Annotated[str | None, typer.Option(
+        help="A customer id, or the phone number they joined with (808-555-0101).")] = None,
+    slot: Annotated[str | None, typer.Option(help=(
+        "A slot: 'LOCATION YYYY-MM-DD HH:MM' (a location name, e.g. 'Kapolei 2026-12-16 "
+        "10:45') or location_id|YYYY-MM-DD|HH:MM:SS."))] = None,
     as_of: Annotated[str | None, typer.Option(
         "--as-of", help="Show history and state up to this moment (ISO 8601).")] = None,
+    limit: Annotated[int, typer.Option(
+        min=1, help="With --customer: list at most this many openings.")] = 50,
     as_json: JsonOption = False,
 ) -> None:
-    """Replay an entry's, a customer's or a slot's history from the event store."""
+    """Replay an entry's, a customer's or a slot's history from the event store.
+
+    For a customer: first a summary of the openings decided while they queued, then the
+    openings that matter most (passed over, won, at their locations), then the history.
+    """
     if sum(x is not None for x in (entry, customer, slot)) != 1:
         raise typer.BadParameter("give exactly one of --entry, --customer or --slot")
     with service(as_json, catch_up=False) as svc:
+        tz = svc.settings.timezone
         if slot is not None:
             with svc.connect() as conn:
-                slots = slot_audit.slot_journal(svc.app, conn, slot.strip())
-            tz = ZoneInfo(svc.settings.timezone)
-            emit(as_json, {"slots": slots}, lambda: _slot_text(slots, tz))
+                known = all_locations(conn)
+                slots = slot_audit.slot_journal(svc.app, conn, slot_key_of(slot, known))
+            names = {loc.id: loc.name for loc in known}
+            emit(as_json, {"slots": slots}, lambda: _slot_text(slots, ZoneInfo(tz), names))
             return
-        tz = ZoneInfo(svc.settings.timezone)
-        moment = parse_as_of(as_of, svc.settings.timezone)
+        moment = parse_as_of(as_of, tz)
         if entry is not None:
             eid = parse_id(entry, "queue entry id")
             lines = audit.entry_history(svc.app, eid, moment)
             state = audit.entry_state(audit.state_as_of(svc.app, eid, moment))  # type: ignore[arg-type]
+            found = None
         else:
-            cid = parse_id(customer or "", "customer id")
+            cid = parse_customer(svc, customer or "")
             lines = audit.customer_history(svc.app, cid, moment)
             state = audit.customer_state(svc.app, cid, moment)
             with svc.connect() as conn:
-                state["passed_over"] = slot_audit.passed_over(svc.app, conn, svc.app.customer(cid))
-    rows = [_line(line, tz) for line in lines]
-    passed = state.pop("passed_over", None) if isinstance(state, dict) else None
-    payload = {"events": rows, "state": state}
-    if passed is not None:
-        payload["passed_over"] = passed
-    emit(as_json, payload, lambda: "\n".join(
-        filter(None, [_text(rows, state, tz), _passed_text(passed or [])])))
+                found = customer_openings(svc.app, conn, svc.app.customer(cid), limit, moment)
+    rows = [_line(line, ZoneInfo(tz)) for line in lines]
+    if found is None:
+        emit(as_json, {"events": rows, "state": state},
+             lambda: _text(rows, state, ZoneInfo(tz)))
+        return
+    summary = found["summary"]
+    total = (summary["openings_at_your_locations"]
+             + summary["won_elsewhere_by_someone_behind"])
+    passed = [o for o in found["openings"] if o["passed_over"]]  # kept for earlier readers
+    emit(as_json, {**found, "passed_over": passed, "events": rows, "state": state},
+         lambda: "\n".join([_customer_text(state, found, total, tz), "history:",
+                            _text(rows, state, ZoneInfo(tz))]))
 
 
 def register(app: typer.Typer) -> None:

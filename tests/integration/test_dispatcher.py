@@ -9,6 +9,7 @@ from dispatch_world import GRACE, CountingBooker, World, next_weekday
 
 from slotqueue.adapters.booking import StubBooker
 from slotqueue.projections import maintenance, slot_audit
+from slotqueue.projections.customer_audit import customer_openings
 
 from dbsupport import event_count, snapshot
 
@@ -70,9 +71,11 @@ def test_the_first_eligible_customer_in_rank_order_gets_the_slot(world):
     assert journal["winner"]["rank"] == 4
     assert [e["name"] for e in journal["events"]] == [
         "SlotOpened", "Decided", "AttemptFinished"]
-    why = slot_audit.passed_over(world.svc.app, world.db,
-                                 world.svc.app.customer(behind.customer_id))
-    assert [(w["slot_key"], w["failed"]) for w in why] == [(key, "behind_winner")]
+    assert slot_audit.passed_over(world.svc.app, world.db,
+                                  world.svc.app.customer(behind.customer_id)) == []
+    [lost] = customer_openings(world.svc.app, world.db,
+                               world.svc.app.customer(behind.customer_id))["openings"]
+    assert (lost["slot_key"], lost["winner"], lost["failed"]) == (key, "ahead", "behind_winner")
     why = slot_audit.passed_over(world.svc.app, world.db,
                                  world.svc.app.customer(afternoon.customer_id))
     assert [w["failed"] for w in why] == ["window:time_block"]
