@@ -69,9 +69,14 @@ class MonitorReader:
                 "reason": why}})
 
     def location_name(self, location_id: UUID) -> str:
-        """The location's name ("" for one the monitor has removed); names are read again
-        when an id is not known yet."""
+        """The location's name ("" for one never seen); names are read again when an id is
+        not known yet. A removed location keeps the name it had."""
         if location_id not in self._names:
-            rows = self.conn.execute("SELECT id, name FROM locations").fetchall()
-            self._names = {row[0]: str(row[1]) for row in rows}
+            self.locations()
         return self._names.get(location_id, "")
+
+    def locations(self) -> set[UUID]:
+        """The ids of the locations the monitor lists now."""
+        rows = self.conn.execute("SELECT id, name FROM locations").fetchall()
+        self._names.update({row[0]: str(row[1]) for row in rows})
+        return {row[0] for row in rows}

@@ -1,4 +1,9 @@
-"""The Customer aggregate: contact details, target windows and preferred locations."""
+"""The Customer aggregate: contact details, target windows and preferred locations.
+
+Events: Registered (or Imported, for a customer an earlier implementation kept), EntryOpened,
+EmailChanged, TargetWindowsSelected, LocationsPreferred, LocationRetired, ChosenForSlot,
+OpportunityPassed.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,8 @@ from slotqueue.aggregates.matcher import Presets, Selection, validate_selection
 
 
 class Customer(Aggregate):
-    """One per phone number (E.164); its id is derived from the phone."""
+    """One per phone number (E.164); its id is derived from the phone, except for customers
+    imported from an earlier implementation, who keep their ids (a `PhoneClaim` finds them)."""
 
     @staticmethod
     def create_id(phone: str) -> UUID:
@@ -34,6 +40,39 @@ class Customer(Aggregate):
         self.last_nudged_day: str | None = None
         self.last_chosen_slot_id: UUID | None = None
 
+    class Imported(Aggregate.Created):
+        """A customer row an earlier implementation kept, with its id, times and choices."""
+
+        phone: str
+        email: str | None
+        at: datetime
+        selection: dict[str, Any] | None
+        selected_at: datetime | None
+        locations: list[list[Any]]  # [location_id, created_at] pairs, as the rows had them
+        entry_ids: list[UUID]  # oldest first
+        open_entry_id: UUID | None
+
+        def apply(self, aggregate: Aggregate) -> None:
+            customer: Any = aggregate
+            customer.selection = self.selection
+            customer.location_ids = [UUID(str(pair[0])) for pair in self.locations]
+            customer.imported_entry_ids = list(self.entry_ids)
+            customer.entries_opened = len(self.entry_ids)
+            customer.open_entry_id = self.open_entry_id
+
+    @classmethod
+    def imported(cls, customer_id: UUID, phone: str, email: str | None, at: datetime,
+                 selection: dict[str, Any] | None, selected_at: datetime | None,
+                 locations: list[list[Any]], entry_ids: list[UUID],
+                 open_entry_id: UUID | None) -> Customer:
+        """The customer as the earlier implementation's rows describe it (`slotqueue migrate`)."""
+        if open_entry_id is not None and open_entry_id not in entry_ids:
+            raise InvalidInput(f"open entry {open_entry_id} is not one of customer "
+                               f"{customer_id}'s entries")
+        return cls._create(cls.Imported, id=customer_id, phone=phone, email=email, at=at,
+                           selection=selection, selected_at=selected_at, locations=locations,
+                           entry_ids=list(entry_ids), open_entry_id=open_entry_id)
+
     def next_entry_id(self) -> UUID:
         return stable_id("queue-entry", self.id, self.entries_opened + 1)
 
@@ -48,7 +87,9 @@ class Customer(Aggregate):
         self.open_entry_id = entry_id
 
     def entry_ids(self) -> list[UUID]:
-        return [stable_id("queue-entry", self.id, n) for n in range(1, self.entries_opened + 1)]
+        imported = list(getattr(self, "imported_entry_ids", []))
+        return imported + [stable_id("queue-entry", self.id, n)
+                           for n in range(len(imported) + 1, self.entries_opened + 1)]
 
     def change_email(self, raw_email: str | None, now: datetime) -> None:
         email = normalise_email(raw_email)
@@ -84,6 +125,20 @@ class Customer(Aggregate):
     @event("LocationsPreferred")
     def _locations_preferred(self, location_ids: list[UUID], at: datetime) -> None:
         self.location_ids = list(location_ids)
+
+    def retire_location(self, location_id: UUID, name: str, now: datetime) -> bool:
+        """The monitor removed a location this customer chose: it leaves their choices (the
+        events keep it). False when it was not among them."""
+        if location_id not in self.location_ids:
+            return False
+        self._location_retired(location_id=location_id, name=name, at=now,
+                               open_entry_id=self.open_entry_id)
+        return True
+
+    @event("LocationRetired")
+    def _location_retired(self, location_id: UUID, name: str, at: datetime,
+                          open_entry_id: UUID | None) -> None:
+        self.location_ids = [x for x in self.location_ids if x != location_id]
 
     def choose_for_slot(self, slot_id: UUID, entry_id: UUID, now: datetime) -> None:
         """Records that the dispatcher chose this customer for an opening, from the windows and

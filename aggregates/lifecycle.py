@@ -56,7 +56,9 @@ DEPOSIT_RULES = Machine(
     initial=NONE,
     auto_transitions=False,
     transitions=[
-        {"trigger": "require_deposit", "source": NONE, "dest": REQUIRED},
+        # From expired too: entries imported from an earlier implementation whose deposit
+        # lapsed under the owner's plan (queued, expired) are asked again, not left frozen.
+        {"trigger": "require_deposit", "source": [NONE, EXPIRED], "dest": REQUIRED},
         {"trigger": "pay_deposit", "source": REQUIRED, "dest": PAID},
         {"trigger": "lapse_deposit", "source": REQUIRED, "dest": EXPIRED},
         {"trigger": "book", "source": PAID, "dest": None},

@@ -1,12 +1,16 @@
 """The QueueEntry aggregate: one customer's place in the queue, its deposit and its booking.
 
 Commands check the lifecycle tables and record the destination; `@event` bodies only assign,
-because they run again on every replay.
+because they run again on every replay. Events: Joined (or Imported, for an entry an earlier
+implementation kept), DepositRequired, DepositPaid, PaymentNeedsRefund, DepositLapsed,
+Paused, Resumed, Canceled, Refunded, AttemptReserved, AttemptReleased, Booked,
+BookingConflicted.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -44,6 +48,42 @@ class QueueEntry(Aggregate):
         self.refunds_due: list[str] = []
         self.attempt_slot_id: UUID | None = None
         self.conflicts: list[UUID] = []
+
+    class Imported(Aggregate.Created):
+        """An entry an earlier implementation kept: its id, join time (so its rank) and state."""
+
+        customer_id: UUID
+        sequence: int
+        at: datetime
+        status: str
+        deposit_status: str
+        deposit_required_at: datetime | None
+        deposit_paid_at: datetime | None
+        deposit_expires_at: datetime | None
+        booked_at: datetime | None
+        booked_location_id: UUID | None
+        booked_slot_datetime: datetime | None
+
+        def apply(self, aggregate: Aggregate) -> None:
+            entry: Any = aggregate
+            entry.status, entry.deposit_status = self.status, self.deposit_status
+            entry.deposit_required_at = self.deposit_required_at
+            entry.deposit_paid_at = self.deposit_paid_at
+            entry.deposit_expires_at = self.deposit_expires_at
+            entry.booked_at, entry.booked_location_id = self.booked_at, self.booked_location_id
+            entry.booked_slot_datetime = self.booked_slot_datetime
+            if self.status == lc.PAUSED:  # the row does not say: a paid deposit was active
+                entry.paused_from = lc.ACTIVE if self.deposit_status == lc.PAID else lc.QUEUED
+
+    @classmethod
+    def imported(cls, entry_id: UUID, **row: Any) -> QueueEntry:
+        """The entry as the earlier implementation's row describes it (`slotqueue migrate`)."""
+        if row.get("status") not in lc.STATUSES:
+            raise InvalidInput(f"queue entry {entry_id}: unknown status {row.get('status')!r}")
+        if row.get("deposit_status") not in lc.DEPOSIT_STATUSES:
+            raise InvalidInput(f"queue entry {entry_id}: unknown deposit status "
+                               f"{row.get('deposit_status')!r}")
+        return cls._create(cls.Imported, id=entry_id, **row)
 
     @property
     def is_open(self) -> bool:

@@ -44,8 +44,10 @@ def is_ranked(status: str) -> bool:
 
 
 def owes_deposit(rank: int, status: str, deposit_status: str, threshold: int) -> bool:
-    """Ranks 1..threshold that were never asked are asked for a deposit."""
-    return rank <= threshold and status == lc.QUEUED and deposit_status == lc.NONE
+    """Ranks 1..threshold that were never asked are asked for a deposit (and imported entries
+    whose deposit lapsed under the earlier implementation, which kept them queued)."""
+    return (rank <= threshold and status == lc.QUEUED
+            and deposit_status in (lc.NONE, lc.EXPIRED))
 
 
 def deposit_deadline(now: datetime, grace: timedelta) -> datetime:

@@ -20,6 +20,7 @@ from slotqueue.aggregates.contact import normalise_email, normalise_phone
 from slotqueue.aggregates.customer import Customer
 from slotqueue.aggregates.errors import NotFound
 from slotqueue.aggregates.matcher import Presets, Selection
+from slotqueue.aggregates.phone_claim import PhoneClaim
 from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.application.clock import Clock, FixedClock
 
@@ -91,12 +92,25 @@ class SlotQueue(Application[UUID]):
 
         return self._retrying(ordered)
 
-    def _join(self, phone: str, email: str | None, now: datetime) -> Joined:
+    def customer_for_phone(self, phone: str) -> Customer | None:
+        """The customer this E.164 phone belongs to: an imported one claims it; any other's
+        id is derived from it."""
         try:
-            customer = self._load(Customer, Customer.create_id(phone))
-            customer.change_email(email, now)
+            claim = self.repository.get(PhoneClaim.create_id(phone))
+            return self._load(Customer, claim.customer_id)
+        except AggregateNotFoundError:
+            pass
+        try:
+            return self._load(Customer, Customer.create_id(phone))
         except NotFound:
+            return None
+
+    def _join(self, phone: str, email: str | None, now: datetime) -> Joined:
+        customer = self.customer_for_phone(phone)
+        if customer is None:
             customer = Customer(phone=phone, email=email, at=now)
+        else:
+            customer.change_email(email, now)
         if customer.open_entry_id is not None:
             entry = self._load(QueueEntry, customer.open_entry_id)
             if entry.is_open:

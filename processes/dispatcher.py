@@ -20,6 +20,7 @@ from slotqueue.adapters.booking import Booker
 from slotqueue.adapters.monitor import MonitorReader
 from slotqueue.aggregates.matcher import Presets
 from slotqueue.processes import deposits
+from slotqueue.processes.retired_locations import RetiredLocations
 from slotqueue.processes.slot_decision import Rules, SlotDecider
 from slotqueue.processes.slot_watcher import SlotWatcher
 from slotqueue.processes.writer import Writer
@@ -47,6 +48,7 @@ class Summary:
     new_watermark: datetime | None = None
     opened_slots_count: int = 0
     closed_slots_count: int = 0
+    locations_retired_count: int = 0
     deposits_lapsed_count: int = 0
     deposit_required_set_count: int = 0
     slots_decided_count: int = 0
@@ -63,6 +65,7 @@ class Summary:
     def eventful(self) -> bool:
         """Whether the tick recorded anything worth a log line."""
         return any((self.opened_slots_count, self.closed_slots_count,
+                    self.locations_retired_count,
                     self.deposits_lapsed_count, self.deposit_required_set_count,
                     self.slots_decided_count, self.interrupted_attempt_count, self.errors))
 
@@ -73,6 +76,7 @@ class Dispatcher:
         self.writer, self.view, self.monitor, self.booker = writer, writer.view, monitor, booker
         self.presets, self.policy = presets, policy
         self.watcher = SlotWatcher(writer, policy.lookback, policy.margin)
+        self.retired = RetiredLocations(writer, monitor.locations, monitor.location_name)
         self._last_now: datetime | None = None
 
     def close(self) -> None:
@@ -92,6 +96,7 @@ class Dispatcher:
                                        summary.dispatcher_run_id)
         summary.opened_slots_count, summary.closed_slots_count = (
             len(watched.opened), watched.closed)
+        summary.locations_retired_count = self.retired.check(poll.now)
         self._deposits(summary, now)
         self._decide(summary, now)
         summary.new_watermark = self.view.scan_position

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from slotqueue.aggregates.customer import Customer
 from slotqueue.aggregates.matcher import Selection
@@ -48,6 +49,21 @@ def _locations(view: QueueView, e: Any) -> None:
     view.reindex_customer(e.originator_id)
 
 
+@_on(Customer.Imported)
+def _customer_imported(view: QueueView, e: Any) -> None:
+    state = view.customer_state(e.originator_id)
+    state.selection = None if e.selection is None else Selection.from_json(e.selection)
+    state.location_ids = frozenset(UUID(str(pair[0])) for pair in e.locations)
+    view.reindex_customer(e.originator_id)
+
+
+@_on(Customer.LocationRetired)
+def _location_retired(view: QueueView, e: Any) -> None:
+    state = view.customer_state(e.originator_id)
+    state.location_ids = state.location_ids - {e.location_id}
+    view.reindex_customer(e.originator_id)
+
+
 @_on(Customer.OpportunityPassed)
 def _nudged(view: QueueView, e: Any) -> None:
     view.customer_state(e.originator_id).nudged_day = e.day
@@ -56,6 +72,14 @@ def _nudged(view: QueueView, e: Any) -> None:
 @_on(QueueEntry.Joined)
 def _joined(view: QueueView, e: Any) -> None:
     entry = EntryState(e.originator_id, e.customer_id, e.at)
+    view.entries[entry.id] = entry
+    view.reindex(entry)
+
+
+@_on(QueueEntry.Imported)
+def _entry_imported(view: QueueView, e: Any) -> None:
+    entry = EntryState(e.originator_id, e.customer_id, e.at, e.status, e.deposit_status,
+                       e.deposit_expires_at)
     view.entries[entry.id] = entry
     view.reindex(entry)
 

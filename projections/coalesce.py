@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from slotqueue.projections.writes import InsertOnce, ReplaceSet, Update, Upsert, Write
+from slotqueue.projections.writes import Delete, InsertOnce, ReplaceSet, Update, Upsert, Write
 
 
 def _identity(write: Write) -> tuple[Any, ...]:
@@ -18,12 +18,14 @@ def _identity(write: Write) -> tuple[Any, ...]:
         return (write.table, "row", tuple(sorted((k, write.row[k]) for k in write.key)))
     if isinstance(write, Update):
         return (write.table, "row", tuple(sorted(write.where.items())))
+    if isinstance(write, Delete):
+        return (write.table, "delete", tuple(sorted(write.where.items())))
     return (write.table, "set", tuple(sorted(write.where.items())))
 
 
 def _fold(before: Write | None, write: Write) -> Write:
     """The one write with the effect of `before` followed by `write` on the same row."""
-    if before is None or isinstance(write, ReplaceSet):
+    if before is None or isinstance(write, ReplaceSet | Delete):
         return write
     if isinstance(write, InsertOnce):
         return before  # a message is never overwritten: the first one stays

@@ -11,6 +11,7 @@ from typing import Any
 from slotqueue.aggregates.opened_slot import ATTEMPTING, BASELINE, GONE, OpenedSlot
 from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.aggregates.watermark import Watermark
+from slotqueue.projections.imported_tables import location
 from slotqueue.projections.writes import Update, Upsert, Write
 
 
@@ -65,7 +66,7 @@ def _finished(e: Any) -> list[Write]:
     """An attempt's end, or the adapter's answer after the attempt was ended as interrupted
     (then the attempt's row takes the answer: the booking is not lost)."""
     row = {
-        "id": e.attempt_id, "customer_id": e.customer_id, "location_id": e.location_id,
+        "id": e.attempt_id, "customer_id": e.customer_id, "location_id": location(e.location_id),
         "slot_date": date.fromisoformat(e.slot_date), "slot_time": time.fromisoformat(e.slot_time),
         "slot_datetime_utc": e.slot_datetime, "attempt_at": e.started_at, "result": e.result,
         "error_code": e.error_code, "error_message": e.error_message,

@@ -109,6 +109,18 @@ def _nudged(e: Any, t: Texts) -> list[Write]:
                    slot_id=str(e.slot_id))
 
 
+def _location_retired(e: Any, t: Texts) -> list[Write]:
+    """A location the customer chose is gone; told only while the customer waits in line."""
+    if e.open_entry_id is None:
+        return []
+    where = e.name or "one of the DMV offices you chose"
+    text = (f"{t.brand}: {where} no longer takes appointments here, so we took it off your "
+            "locations. Choose another location in the app to keep your place working for you.")
+    key = f"status:{e.open_entry_id}:location_retired:{e.location_id}"
+    return message(e.originator_id, e.at, "status", key, text, what="location_retired",
+                   queue_entry_id=str(e.open_entry_id), location_id=str(e.location_id))
+
+
 HANDLERS: dict[type, Callable[[Any, Texts], list[Write]]] = {
     QueueEntry.DepositRequired: _deposit_needed,
     QueueEntry.DepositPaid: _deposit_received,
@@ -131,6 +143,7 @@ HANDLERS: dict[type, Callable[[Any, Texts], list[Write]]] = {
         payment_refs=list(e.payment_refs),
     ),
     Customer.OpportunityPassed: _nudged,
+    Customer.LocationRetired: _location_retired,
 }
 
 

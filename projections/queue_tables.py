@@ -1,5 +1,6 @@
 """Customer and QueueEntry events → customers, queue_entries, user_target_window_selections,
-user_location_preferences. Every value comes from the event, so a rebuild is exact."""
+user_location_preferences. Every value comes from the event, so a rebuild is exact; a location
+the monitor removed is written only while it exists (`writes.Ref`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from slotqueue.aggregates.customer import Customer
 from slotqueue.aggregates.queue_entry import QueueEntry
+from slotqueue.projections.imported_tables import location, preference_rows
 from slotqueue.projections.writes import ReplaceSet, Update, Upsert, Write
 
 
@@ -39,10 +41,7 @@ def _windows_selected(e: Any) -> list[Write]:
 
 
 def _locations_preferred(e: Any) -> list[Write]:
-    rows = [
-        {"customer_id": e.originator_id, "location_id": loc, "created_at": e.at}
-        for loc in e.location_ids
-    ]
+    rows = preference_rows(e.originator_id, [(loc, e.at) for loc in e.location_ids])
     return [ReplaceSet("user_location_preferences", {"customer_id": e.originator_id}, rows)]
 
 
@@ -77,7 +76,7 @@ HANDLERS: dict[type, Callable[[Any], list[Write]]] = {
     QueueEntry.Canceled: lambda e: _entry_update(e, status=e.status),
     QueueEntry.Refunded: lambda e: _entry_update(e, deposit_status=e.deposit_status),
     QueueEntry.Booked: lambda e: _entry_update(
-        e, status=e.status, booked_at=e.at, booked_location_id=e.location_id,
+        e, status=e.status, booked_at=e.at, booked_location_id=location(e.location_id),
         booked_slot_datetime=e.slot_datetime,
     ),
 }

@@ -45,7 +45,26 @@ class ReplaceSet:
     rows: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
 
 
-Write = Upsert | InsertOnce | Update | ReplaceSet
+@dataclass(frozen=True)
+class Delete:
+    """Delete the rows matching `where`."""
+
+    table: str
+    where: Mapping[str, Any]
+
+
+Write = Upsert | InsertOnce | Update | ReplaceSet | Delete
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A value that must name an existing row of `table` in `public` (a location the monitor
+    may have removed): written as NULL when it does not, or, `required`, the row is not
+    written at all. Judged when the row is written, so a rebuild writes what is left."""
+
+    table: str
+    value: Any
+    required: bool = False
 
 # Tables outside `public`: the dispatcher's private read model.
 PRIVATE_TABLES = {"opened_slots": "slotqueue", "booking_conflicts": "slotqueue"}
@@ -56,7 +75,21 @@ def live_schema(table: str) -> str:
 
 
 def _adapt(value: Any) -> Any:
+    if isinstance(value, Ref):
+        return value.value
     return Jsonb(value) if isinstance(value, dict) else value
+
+
+def _refs(row: Mapping[str, Any]) -> tuple[tuple[str, str, bool] | None, ...]:
+    """The shape of a row's references: (table, column, required) per column, or None."""
+    return tuple((v.table, c, v.required) if isinstance(v, Ref) else None
+                 for c, v in row.items())
+
+
+def _value_sql(ref: tuple[str, str, bool] | None) -> sql.Composable:
+    if ref is None:
+        return sql.Placeholder()
+    return sql.SQL("(SELECT id FROM public.{} WHERE id = %s)").format(sql.Identifier(ref[0]))
 
 
 def _identifiers(names: Iterable[str]) -> sql.Composed:
@@ -69,11 +102,17 @@ def _pairs(columns: Iterable[str], joiner: str) -> sql.Composed:
 
 @lru_cache(maxsize=512)
 def _insert_sql(schema: str, table: str, columns: tuple[str, ...], key: tuple[str, ...],
-                update: bool) -> str:
+                update: bool, refs: tuple[tuple[str, str, bool] | None, ...] = ()) -> str:
     """INSERT … ON CONFLICT, composed once per shape (composing costs more than running)."""
-    query = sql.SQL("INSERT INTO {}.{} ({}) VALUES ({})").format(
+    refs = refs or (None,) * len(columns)
+    query = sql.SQL("INSERT INTO {}.{} ({}) SELECT {}").format(
         sql.Identifier(schema), sql.Identifier(table), _identifiers(columns),
-        sql.SQL(", ").join(sql.Placeholder() * len(columns)))
+        sql.SQL(", ").join(_value_sql(r) for r in refs))
+    required = [r for r in refs if r is not None and r[2]]
+    if required:
+        query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(
+            sql.SQL("EXISTS (SELECT 1 FROM public.{} WHERE id = %s)").format(
+                sql.Identifier(r[0])) for r in required)
     if key:
         query += sql.SQL(" ON CONFLICT ({}) ").format(_identifiers(key))
         rest = [c for c in columns if c not in key]
@@ -86,9 +125,13 @@ def _insert_sql(schema: str, table: str, columns: tuple[str, ...], key: tuple[st
 
 
 @lru_cache(maxsize=512)
-def _update_sql(schema: str, table: str, columns: tuple[str, ...], where: tuple[str, ...]) -> str:
+def _update_sql(schema: str, table: str, columns: tuple[str, ...], where: tuple[str, ...],
+                refs: tuple[tuple[str, str, bool] | None, ...] = ()) -> str:
+    refs = refs or (None,) * len(columns)
+    sets = sql.SQL(", ").join(sql.SQL("{} = ").format(sql.Identifier(c)) + _value_sql(r)
+                              for c, r in zip(columns, refs, strict=True))
     return sql.SQL("UPDATE {}.{} SET {} WHERE {}").format(
-        sql.Identifier(schema), sql.Identifier(table), _pairs(columns, ", "),
+        sql.Identifier(schema), sql.Identifier(table), sets,
         _pairs(where, " AND ")).as_string(None)
 
 
@@ -99,7 +142,8 @@ def _delete_sql(schema: str, table: str, where: tuple[str, ...]) -> str:
 
 
 def _values(row: Mapping[str, Any]) -> list[Any]:
-    return [_adapt(v) for v in row.values()]
+    values = [_adapt(v) for v in row.values()]
+    return values + [v.value for v in row.values() if isinstance(v, Ref) and v.required]
 
 
 def statements(write: Write, schema: str | None) -> list[tuple[str, list[Any]]]:
@@ -107,13 +151,16 @@ def statements(write: Write, schema: str | None) -> list[tuple[str, list[Any]]]:
     schema = schema or live_schema(write.table)
     if isinstance(write, Upsert | InsertOnce):
         query = _insert_sql(schema, write.table, tuple(write.row), write.key,
-                            isinstance(write, Upsert))
+                            isinstance(write, Upsert), _refs(write.row))
         return [(query, _values(write.row))]
     if isinstance(write, Update):
-        query = _update_sql(schema, write.table, tuple(write.values), tuple(write.where))
+        query = _update_sql(schema, write.table, tuple(write.values), tuple(write.where),
+                            _refs(write.values))
         return [(query, [*_values(write.values), *_values(write.where)])]
     out = [(_delete_sql(schema, write.table, tuple(write.where)), _values(write.where))]
-    out += [(_insert_sql(schema, write.table, tuple(r), (), False), _values(r))
+    if isinstance(write, Delete):
+        return out
+    out += [(_insert_sql(schema, write.table, tuple(r), (), False, _refs(r)), _values(r))
             for r in write.rows]
     return out
 

@@ -1,15 +1,21 @@
-"""Applies the SQL files of `slotqueue.migrations` in name order, each once, recorded in a table."""
+"""Applies the SQL files of `slotqueue.migrations` in name order, each once and whole, recorded
+in a table; and records the steps of `slotqueue migrate` that are not SQL (importing an earlier
+implementation's rows), so every other command can tell a database that is not migrated yet.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from slotqueue.database import connect
 
@@ -26,6 +32,14 @@ create table if not exists slotqueue.schema_migrations (
   applied_at timestamptz not null default now()
 );
 """
+
+
+# Steps of `slotqueue migrate` written in Python; recorded like SQL migrations, once done.
+ADOPT_ROWS_STEP = "20261129000003_adopt_existing_rows"
+STEPS = (ADOPT_ROWS_STEP,)
+STEP_CHECKSUM = "python-step"
+MONITOR_TABLES = ("locations", "slot_states")
+CREATED_MARK = "slotqueue: created for standalone use; the monitor owns this table in production"
 
 
 class MigrationError(Exception):
@@ -52,25 +66,40 @@ def load_migrations(source: Traversable | Path | None = None) -> list[Migration]
     return [Migration(e.name, e.read_bytes()) for e in sorted(found, key=lambda e: e.name)]
 
 
-def apply_migrations(url: str, source: Traversable | Path | None = None) -> list[str]:
-    """Applies the migrations not yet recorded; returns the names applied by this call."""
+Prepare = Callable[[psycopg.Connection[Any], list[Migration]], None]
+
+
+def apply_migrations(url: str, source: Traversable | Path | None = None,
+                     prepare: Prepare | None = None) -> list[str]:
+    """Applies the migrations not yet recorded; returns the names applied by this call.
+    `prepare` runs first, under the same lock (bringing existing tables to the spec)."""
     migrations = load_migrations(source)
     with connect(url, autocommit=True) as conn:
         # Session-level lock: a second process waits here, then finds nothing left to apply.
         conn.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
-        conn.execute(BOOKKEEPING_SQL)
-        applied = _applied_checksums(conn)
-        _refuse_edited(migrations, applied)
-        pending = [m for m in migrations if m.name not in applied]
-        for migration in pending:
-            _apply_one(conn, migration)
-        conn.execute("select pg_advisory_unlock(%s)", (LOCK_KEY,))
+        try:
+            conn.execute(BOOKKEEPING_SQL)
+            applied = _applied_checksums(conn)
+            _refuse_edited(migrations, applied)
+            if prepare is not None:
+                prepare(conn, migrations)
+            pending = [m for m in migrations if m.name not in applied]
+            for migration in pending:
+                _apply_one(conn, migration)
+        finally:
+            conn.execute("select pg_advisory_unlock(%s)", (LOCK_KEY,))
     return [m.name for m in pending]
+
+
+def record_step(conn: psycopg.Connection[Any], name: str) -> None:
+    """Records a step of `slotqueue migrate` that is not an SQL file as done."""
+    conn.execute("insert into slotqueue.schema_migrations (name, checksum) values (%s, %s) "
+                 "on conflict (name) do nothing", (name, STEP_CHECKSUM))
 
 
 def pending_migrations(url: str, source: Traversable | Path | None = None) -> list[str]:
     """Names of the migrations not yet applied to this database ([] when it is up to date)."""
-    names = [m.name for m in load_migrations(source)]
+    names = [m.name for m in load_migrations(source)] + list(STEPS)
     with connect(url, autocommit=True) as conn:
         if conn.execute("select to_regclass('slotqueue.schema_migrations')").fetchone() == (None,):
             return names
@@ -93,10 +122,21 @@ def _refuse_edited(migrations: list[Migration], applied: dict[str, str]) -> None
             )
 
 
+def _missing_monitor_tables(conn: psycopg.Connection) -> list[str]:
+    return [t for t in MONITOR_TABLES
+            if conn.execute("select to_regclass(%s)", (f"public.{t}",)).fetchone() == (None,)]
+
+
 def _apply_one(conn: psycopg.Connection, migration: Migration) -> None:
     try:
         with conn.transaction():
+            missing = _missing_monitor_tables(conn)
             conn.execute(migration.sql)
+            for table in set(missing) - set(_missing_monitor_tables(conn)):
+                # this migration created one of the monitor's tables (standalone use): say so,
+                # so later migrations may secure it without touching a real monitor's table
+                conn.execute(sql.SQL("comment on table public.{} is {}").format(
+                    sql.Identifier(table), sql.Literal(CREATED_MARK)))
             conn.execute(
                 "insert into slotqueue.schema_migrations (name, checksum) values (%s, %s)",
                 (migration.name, migration.checksum),

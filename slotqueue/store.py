@@ -1,8 +1,11 @@
 """The event store's place in the database: its schema and settings, the check that it is
-migrated, and `slotqueue migrate` (SQL migrations, then the library's own tables)."""
+migrated, and `slotqueue migrate` (existing tables brought to the spec, SQL migrations, the
+library's own tables, and an earlier implementation's rows made events)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -10,12 +13,16 @@ import psycopg
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
+from slotqueue.adapters import legacy_tables
 from slotqueue.aggregates.watermark import SLOT_OPENED, Watermark
+from slotqueue.application.importer import Imported, import_customers, import_history
 from slotqueue.application.queue import SlotQueue
 from slotqueue.database import eventsourcing_env
-from slotqueue.migrate import apply_migrations
+from slotqueue.definitions import Unsafe, adopt
+from slotqueue.migrate import ADOPT_ROWS_STEP, MigrationError, apply_migrations, record_step
 from slotqueue.projections.maintenance import catch_up
 from slotqueue.projections.queue_projection import QueueTablesProjection, QueueTablesView
+from slotqueue.sessions import BoundedPostgresFactory, Timeouts
 
 EVENT_SCHEMA = "slotqueue"
 CREATE_LOCK_KEY = 0x51_07_9E_0E  # serialises the library's CREATE TABLE between processes
@@ -25,17 +32,22 @@ class NotMigrated(Exception):
     """The database lacks migrations; `slotqueue migrate` applies them."""
 
 
-def store_env(url: str, *, create_tables: bool = False, pool_size: int = 2) -> dict[str, str]:
+def store_env(url: str, *, create_tables: bool = False, pool_size: int = 2,
+              timeouts: Timeouts | None = None) -> dict[str, str]:
     """The eventsourcing settings: our own schema, explicit pools and timeouts."""
     return {
         **eventsourcing_env(url),
+        "PERSISTENCE_MODULE": f"{BoundedPostgresFactory.__module__}:BoundedPostgresFactory",
         "POSTGRES_SCHEMA": EVENT_SCHEMA,
         "CREATE_TABLE": "y" if create_tables else "n",
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": "4",
-        "POSTGRES_CONNECT_TIMEOUT": "10",
+        # How long a caller waits for a pooled connection: a vanished server fails after this
+        # (sessions.BoundedDatastore does not let the library wait ten times).
+        "POSTGRES_CONNECT_TIMEOUT": str(timeouts.connect_whole if timeouts else 10),
         "POSTGRES_LOCK_TIMEOUT": "10",
         "POSTGRES_PRE_PING": "n",  # a dead connection fails fast and the library retries
+        **(timeouts.env() if timeouts else {}),
     }
 
 
@@ -70,9 +82,48 @@ def _start_watermark(app: SlotQueue, conn: psycopg.Connection[Any]) -> None:
     app.save(Watermark(key=key, position=position, at=now))
 
 
-def migrate_database(url: str) -> list[str]:
-    """Applies pending SQL migrations, then lets the event-store library create its tables."""
-    applied = apply_migrations(url)
+@dataclass
+class Migrated:
+    """What `slotqueue migrate` did: SQL migrations applied, definitions brought to the spec,
+    rows of an earlier implementation imported."""
+
+    applied: list[str] = field(default_factory=list)
+    definitions: list[str] = field(default_factory=list)
+    imported: Imported = field(default_factory=Imported)
+
+    def lines(self) -> list[str]:
+        out = [f"applied {name}" for name in self.applied]
+        out += [f"definition: {line}" for line in self.definitions]
+        if self.imported.customers or self.imported.rows or self.imported.notes:
+            out += self.imported.lines()
+        return out or ["database is up to date"]
+
+
+def _adopt_definitions(report: Migrated) -> Callable[[psycopg.Connection[Any], list[Any]], None]:
+    def prepare(conn: psycopg.Connection[Any], migrations: list[Any]) -> None:
+        try:
+            report.definitions = [d.line() for d in adopt(conn, migrations)]
+        except Unsafe as exc:
+            raise MigrationError(
+                "the queue tables differ from the spec where changing them could lose or "
+                "invent data; nothing was changed:\n" + str(exc)) from None
+    return prepare
+
+
+def _import_rows(app: SlotQueue, conn: psycopg.Connection[Any], report: Migrated) -> None:
+    """Rows an earlier implementation left become events (idempotent: only what is left)."""
+    now = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+    import_customers(app, legacy_tables.customers(conn), now, report.imported)
+    import_history(app, legacy_tables.history(conn), report.imported)
+    record_step(conn, ADOPT_ROWS_STEP)
+
+
+def migrate_database(url: str) -> Migrated:
+    """Brings existing queue tables to the spec, applies pending SQL migrations, lets the
+    event-store library create its tables, and imports rows no event describes yet. Each step
+    is whole or not at all; an interrupted `migrate` run again finishes the work."""
+    report = Migrated()
+    report.applied = apply_migrations(url, prepare=_adopt_definitions(report))
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (CREATE_LOCK_KEY,))
         try:
@@ -80,10 +131,11 @@ def migrate_database(url: str) -> list[str]:
             app, view = SlotQueue(env=env), make_view(env)
             try:
                 _start_watermark(app, conn)
+                _import_rows(app, conn, report)
                 catch_up(app, view)
             finally:
                 app.close()
                 view.datastore.close()
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (CREATE_LOCK_KEY,))
-    return applied
+    return report

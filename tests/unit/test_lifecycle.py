@@ -34,6 +34,8 @@ STATUS_TABLE: dict[tuple[str, str], str] = {
 # Spec §4.1, deposit_status column. Pause, resume and cancel leave the deposit alone.
 DEPOSIT_TABLE: dict[tuple[str, str], str] = {
     ("none", "require_deposit"): "required",
+    # an imported entry the earlier implementation kept queued after its deposit lapsed
+    ("expired", "require_deposit"): "required",
     ("required", "pay_deposit"): "paid",
     ("required", "lapse_deposit"): "expired",
     ("paid", "book"): "paid",

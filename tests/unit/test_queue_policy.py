@@ -137,7 +137,8 @@ def test_rank_order_is_join_time_then_id_as_postgresql_orders_uuids() -> None:
     (11, "queued", "none", False),  # behind the threshold
     (3, "deposit_required", "required", False),  # asked already
     (3, "active", "paid", False),
-    (3, "queued", "expired", False),  # a lapsed deposit is never asked again
+    (3, "queued", "expired", True),  # imported: the earlier implementation kept it queued
+    (3, "expired", "expired", False),  # slotqueue ends an entry whose deposit lapsed
     (3, "paused", "none", False),
 ])
 def test_the_front_ten_who_were_never_asked_owe_a_deposit(
