@@ -63,7 +63,8 @@ def _text(lines: list[dict[str, Any]], state: Any, tz: ZoneInfo) -> str:
 def _slot_heading(slot: dict[str, Any], tz: ZoneInfo, names: dict[UUID, str]) -> str:
     """`Kapolei, Tue Dec 16, 10:45 AM HST` from the opening's first event."""
     opened = slot["events"][0]["data"] if slot["events"] else {}
-    where = names.get(opened.get("location_id"), str(opened.get("location_id", "?")))
+    location = opened.get("location_id")
+    where = names.get(location, str(location)) if isinstance(location, UUID) else "?"
     when = opened.get("slot_datetime")
     return f"{where}, {local_time(when, str(tz))}" if when else where
 
@@ -103,13 +104,17 @@ def slot_key_of(text: str, known: list[Location]) -> str:
             hour = hour % 12 + (12 if half == "pm" else 0)
         where, rest = found["where"], f"{found['day']}|{hour}{found['rest']}"
     try:
-        location_id = UUID(where.strip())  # an id is taken as given (a removed location too)
-    except ValueError:
-        location_id = resolve([where], known)[0]
-    try:
-        return normalised_key(f"{location_id}|{rest}")
+        normalised_key(f"{UUID(int=0)}|{rest}")  # the date and time first, then the place
     except InvalidInput:
         raise unreadable from None
+    try:
+        location_id = UUID(where.strip())  # an id is taken as given (a removed location too)
+    except ValueError:
+        try:
+            location_id = resolve([where], known)[0]
+        except InvalidInput as exc:
+            raise InvalidInput(f"invalid slot {text!r}: {exc}") from None
+    return normalised_key(f"{location_id}|{rest}")
 
 
 def _summary_text(customer: dict[str, Any], summary: dict[str, Any], tz: str) -> list[str]:
@@ -160,7 +165,8 @@ def audit_command(
         "A slot: 'LOCATION YYYY-MM-DD HH:MM' (a location name, e.g. 'Kapolei 2026-12-16 "
         "10:45') or location_id|YYYY-MM-DD|HH:MM:SS."))] = None,
     as_of: Annotated[str | None, typer.Option(
-        "--as-of", help="Show history and state up to this moment (ISO 8601).")] = None,
+        "--as-of", help="Show history, state (and a customer's openings) up to this moment "
+                         "(ISO 8601).")] = None,
     limit: Annotated[int, typer.Option(
         min=1, help="With --customer: list at most this many openings.")] = 50,
     as_json: JsonOption = False,

@@ -111,6 +111,10 @@ def test_the_command_takes_a_phone_and_prints_the_summary_first(world, story, da
     assert "won by someone behind you (rank 2) [attempt_failed]; you: outside your times of day" \
         in text[5]
     assert "history:" in text
+    before = ok_json(database_url, "audit", "--customer", "808-555-0001", "--as-of",
+                     shown["summary"]["queued_since"])
+    assert before["summary"]["openings_at_your_locations"] == 0
+    assert before["openings"] == []
 
 
 def test_an_unknown_phone_is_refused_in_one_line(world, database_url):

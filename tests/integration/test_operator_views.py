@@ -5,7 +5,10 @@ applies; JSON times in UTC with Z."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -128,3 +131,12 @@ def test_json_times_are_utc_with_z(world, database_url):
     history = ok_json(database_url, "audit", "--entry", joined["queue_entry_id"])
     assert all(ISO_Z.match(event["at"]) for event in history["events"])
     assert ISO_Z.match(history["state"]["joined_at"])
+
+
+@pytest.mark.parametrize("command", ["queue", "locations-list"])
+def test_the_new_commands_explain_themselves_and_take_json(command):
+    done = subprocess.run([sys.executable, "-m", "slotqueue", command, "--help"],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0
+    assert "--json" in done.stdout
