@@ -38,7 +38,10 @@ def _events() -> list[Any]:
     canceled = QueueEntry(customer_id=CUSTOMER_ID, sequence=3, at=T0)
     canceled.cancel(T0)
     customer = Customer(phone="+18085550101", email=None, at=T0)
+    customer.open_entry(customer.next_entry_id(), T0)
+    customer.prefer_locations([LOCATION_ID], [LOCATION_ID], T0)
     customer.note_opportunity_passed("2025-12-15", LOCATION_ID, T0)
+    customer.retire_location(LOCATION_ID, "Kapolei Hale", T0)
     return [e for a in (booked, lapsed, canceled, customer) for e in a.collect_events()]
 
 
@@ -61,7 +64,7 @@ def _sms_length(text: str) -> int:
 def test_every_message_kind_is_rendered():
     assert {k.split("|")[1] for k in _texts(Texts())} == {
         "DepositRequired", "DepositPaid", "PaymentNeedsRefund", "Booked", "Refunded",
-        "DepositLapsed", "Canceled", "OpportunityPassed"}
+        "DepositLapsed", "Canceled", "OpportunityPassed", "LocationRetired"}
 
 
 @pytest.mark.parametrize("texts", [
