@@ -36,9 +36,3 @@ def entries_joined_by(conn: psycopg.Connection[Any], moment: datetime) -> list[U
     rows = conn.execute(f"SELECT id FROM queue_entries WHERE created_at <= %s "
                         f"ORDER BY {RANK_ORDER}", (moment,))
     return [row[0] for row in rows]
-
-
-def customer_with_phone(conn: psycopg.Connection[Any], phone: str) -> UUID | None:
-    """The customer whose recorded phone is `phone` (E.164), if the tables know one."""
-    row = conn.execute("SELECT id FROM customers WHERE phone = %s", (phone,)).fetchone()
-    return None if row is None else row[0]

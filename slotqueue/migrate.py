@@ -98,8 +98,10 @@ def record_step(conn: psycopg.Connection[Any], name: str) -> None:
 
 
 def pending_migrations(url: str, source: Traversable | Path | None = None) -> list[str]:
-    """Names of the migrations not yet applied to this database ([] when it is up to date)."""
-    names = [m.name for m in load_migrations(source)] + list(STEPS)
+    """Names of the migrations not yet applied to this database ([] when it is up to date):
+    the SQL files of `source` (the package's by default) and, for the package's, the steps of
+    `slotqueue migrate` that are not SQL."""
+    names = [m.name for m in load_migrations(source)] + (list(STEPS) if source is None else [])
     with connect(url, autocommit=True) as conn:
         if conn.execute("select to_regclass('slotqueue.schema_migrations')").fetchone() == (None,):
             return names

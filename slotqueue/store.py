@@ -21,6 +21,7 @@ from slotqueue.database import eventsourcing_env
 from slotqueue.definitions import Unsafe, adopt
 from slotqueue.migrate import ADOPT_ROWS_STEP, MigrationError, apply_migrations, record_step
 from slotqueue.projections.maintenance import catch_up
+from slotqueue.projections.messages import DEFAULT_TEXTS, Texts
 from slotqueue.projections.queue_projection import QueueTablesProjection, QueueTablesView
 from slotqueue.sessions import BoundedPostgresFactory, Timeouts
 
@@ -118,7 +119,7 @@ def _import_rows(app: SlotQueue, conn: psycopg.Connection[Any], report: Migrated
     record_step(conn, ADOPT_ROWS_STEP)
 
 
-def migrate_database(url: str) -> Migrated:
+def migrate_database(url: str, texts: Texts = DEFAULT_TEXTS) -> Migrated:
     """Brings existing queue tables to the spec, applies pending SQL migrations, lets the
     event-store library create its tables, and imports rows no event describes yet. Each step
     is whole or not at all; an interrupted `migrate` run again finishes the work."""
@@ -132,7 +133,7 @@ def migrate_database(url: str) -> Migrated:
             try:
                 _start_watermark(app, conn)
                 _import_rows(app, conn, report)
-                catch_up(app, view)
+                catch_up(app, view, texts=texts)
             finally:
                 app.close()
                 view.datastore.close()

@@ -221,9 +221,11 @@ def _rls(url: str, table: str) -> bool:
 def test_monitor_tables_slotqueue_creates_are_closed_to_the_api_roles_and_found_ones_untouched(
         database_url, earlier):
     # database_url was migrated from nothing: slotqueue created the monitor's tables
-    assert _rls(database_url, "locations") and _rls(database_url, "slot_states")
+    assert _rls(database_url, "locations")
+    assert _rls(database_url, "slot_states")
     migrate_database(earlier)  # the monitor's own tables: never altered
-    assert not _rls(earlier, "locations") and not _rls(earlier, "slot_states")
+    assert not _rls(earlier, "locations")
+    assert not _rls(earlier, "slot_states")
     with psycopg.connect(earlier) as conn:
         assert conn.execute("SELECT obj_description('public.locations'::regclass)").fetchone() \
             == (None,)
