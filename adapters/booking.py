@@ -58,7 +58,7 @@ class SimBooker:
 
     name = "sim"
 
-    def __init__(self, url: str, timezone: str, lookback_minutes: int) -> None:
+    def __init__(self, url: str, timezone: str, lookback_minutes: float) -> None:
         self.url, self.zone, self.lookback = url, ZoneInfo(timezone), lookback_minutes
         self._local = threading.local()  # one connection per dispatching thread
 
@@ -87,13 +87,13 @@ class SimBooker:
         # is not a time must not fail the booking of every other slot of the day.
         spellings = [f"{local:%H:%M:%S}", f"{local:%H:%M}", f"{local.hour}:{local:%M}"]
         return self._conn().execute(
-            "SELECT max(last_seen) > now() - make_interval(mins => %s) FROM slot_states "
+            "SELECT max(last_seen) > now() - make_interval(secs => %s) FROM slot_states "
             "WHERE location_id = %s AND date = %s AND time = ANY(%s)",
-            (self.lookback, location_id, local.date(), spellings),
+            (self.lookback * 60, location_id, local.date(), spellings),
         ).fetchone()
 
 
-def make_booker(name: str, url: str, timezone: str, lookback_minutes: int) -> Booker:
+def make_booker(name: str, url: str, timezone: str, lookback_minutes: float) -> Booker:
     if name == "sim":
         return SimBooker(url, timezone, lookback_minutes)
     return OffBooker() if name == "off" else StubBooker()

@@ -30,6 +30,7 @@ from slotqueue.projections.dispatch_snapshot import load_snapshot
 from slotqueue.projections.maintenance import catch_up
 from slotqueue.projections.messages import Texts
 from slotqueue.projections.queue_projection import QueueTablesProjection, QueueTablesView
+from slotqueue.sessions import Timeouts, bounded_url, limit_statements
 from slotqueue.settings import Settings
 from slotqueue.store import (  # noqa: F401 - the entry points' one import
     NotMigrated,
@@ -72,8 +73,19 @@ class Service:
     def clock(self) -> Any:
         return self.app.clock
 
+    @property
+    def timeouts(self) -> Timeouts:
+        return Timeouts.of(self.settings)
+
     def connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
-        return psycopg.connect(self.url, **kwargs)
+        """A session of its own, with the statement timeout of the settings."""
+        conn = psycopg.connect(self.url, **kwargs)
+        try:
+            limit_statements(conn, self.timeouts.statement_ms)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def catch_up(self) -> int:
         """Brings the projections up to the head of the event store; returns events applied."""
@@ -110,7 +122,8 @@ class Service:
                           booker or self.booker(), lambda: presets.load(conn), self.policy())
 
     def supervised_projection(self) -> SupervisedProjection:
-        return SupervisedProjection(store_env(self.url), texts=self.texts)
+        return SupervisedProjection(store_env(self.url, timeouts=self.timeouts),
+                                    texts=self.texts)
 
     def dispatch_once(self, booker: Booker | None = None, now: datetime | None = None
                       ) -> Summary:
@@ -182,7 +195,8 @@ def run_forever(settings: Settings, url: str, stop: threading.Event | None = Non
                 booker: Booker | None = None) -> None:
     """`slotqueue run`: the dispatcher and the projections until SIGTERM or `stop`."""
     run_service(make_ticker(settings, url, booker, on_summary),
-                SupervisedProjection(store_env(url), texts=message_texts(settings)), stop,
+                SupervisedProjection(store_env(url, timeouts=Timeouts.of(settings)),
+                                     texts=message_texts(settings)), stop,
                 describe={"booker": settings.booker})
 
 
@@ -192,7 +206,8 @@ def message_texts(settings: Settings) -> Texts:
 
 
 def build(settings: Settings, url: str | None = None, *, pool_size: int = 2) -> Service:
-    url = url or resolve_url(settings.database_url, settings.data_dir)
+    timeouts = Timeouts.of(settings)
+    url = bounded_url(url or resolve_url(settings.database_url, settings.data_dir), timeouts)
     pending = pending_migrations(url)
     if pending:
         raise NotMigrated(
@@ -200,7 +215,7 @@ def build(settings: Settings, url: str | None = None, *, pool_size: int = 2) -> 
             "run `slotqueue migrate`"
         )
     require_store(url)
-    env = store_env(url, pool_size=pool_size)
+    env = store_env(url, pool_size=pool_size, timeouts=timeouts)
     return Service(settings=settings, url=url, app=_application(env), view=make_view(env))
 
 

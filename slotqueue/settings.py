@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
@@ -12,9 +12,16 @@ from psycopg.conninfo import conninfo_to_dict
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from slotqueue.redact import redact
+
 
 class ConfigError(Exception):
     """One line per bad setting, each naming the variable and the value."""
+
+
+def _duration(default: float, low: float, high: float) -> Any:
+    """A finite number of seconds or minutes, fractions allowed, within [low, high]."""
+    return Field(default=default, ge=low, le=high, allow_inf_nan=False)
 
 
 class Settings(BaseSettings):
@@ -28,19 +35,33 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default_factory=lambda: Path(platformdirs.user_data_dir("slotqueue")),
     )
-    deposit_rank_threshold: int = Field(default=10, ge=1)
-    opportunity_rank_threshold: int = Field(default=20, ge=1)
-    deposit_grace_minutes: float = Field(default=120.0, gt=0)
-    lock_ttl_seconds: int = Field(default=120, ge=1)
-    dispatch_lookback_minutes: int = Field(default=3, ge=1)
-    dispatch_interval_seconds: float = Field(default=0.2, gt=0)
-    slot_safety_margin_minutes: float = Field(default=10.0, ge=0)
-    run_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Bounds (docs/decisions.md, "Settings"): what an operator could mean, and what
+    # PostgreSQL, timedelta and the scheduler accept.
+    deposit_rank_threshold: int = Field(default=10, ge=1, le=10_000)
+    opportunity_rank_threshold: int = Field(default=20, ge=1, le=10_000)
+    deposit_grace_minutes: float = _duration(120.0, 0.01, 43_200)  # 0.6 s .. 30 days
+    lock_ttl_seconds: float = _duration(120.0, 0.1, 3_600)
+    dispatch_lookback_minutes: float = _duration(3.0, 0.01, 1_440)
+    dispatch_interval_seconds: float = _duration(0.2, 0.01, 3_600)
+    slot_safety_margin_minutes: float = _duration(10.0, 0.0, 1_440)
+    run_timeout_seconds: float = _duration(60.0, 0.1, 86_400)
+    connect_timeout_seconds: float = _duration(5.0, 2.0, 300)  # libpq: whole seconds, ≥ 2
+    statement_timeout_seconds: float = _duration(30.0, 0.1, 86_400)
     timezone: str = "Pacific/Honolulu"
     booker: Literal["stub", "off", "sim"] = "stub"
     log_format: Literal["auto", "json", "console"] = "auto"
     brand_name: str = Field(default="DMV Queue", min_length=1, max_length=40)
     payment_link_url: str | None = None  # a Stripe Payment Link; client_reference_id is added
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _utf8_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("not valid UTF-8 text") from None
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -76,8 +97,13 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = [
-            f"{_variable_name(err['loc'])}={err.get('input')!r}: "
+            redact(f"{_variable_name(err['loc'])}={err.get('input')!r}: ")
             + err["msg"].removeprefix("Value error, ")
             for err in exc.errors()
         ]
         raise ConfigError("\n".join(lines)) from None
+    except UnicodeDecodeError as exc:  # .env itself: pydantic-settings reads it as UTF-8
+        raise ConfigError(f".env: not valid UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+                          f"offset {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f".env: cannot be read ({exc.strerror or exc})") from None
