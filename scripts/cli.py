@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from slotqueue.bootstrap import migrate_database
@@ -15,6 +17,8 @@ from slotqueue.scripts import (
     view_cmds,
 )
 from slotqueue.scripts.common import JsonOption, emit, errors
+from slotqueue.scripts.failures import check_arguments, keep_logs_off_stderr
+from slotqueue.sessions import Timeouts, bounded_url
 from slotqueue.settings import load_settings
 
 app = typer.Typer(
@@ -37,11 +41,19 @@ def migrate(as_json: JsonOption = False) -> None:
     """Apply pending SQL migrations and create the event store (safe to run twice)."""
     with errors(as_json):
         settings = load_settings()
-        applied = migrate_database(resolve_url(settings.database_url, settings.data_dir))
+        url = resolve_url(settings.database_url, settings.data_dir)
+        applied = migrate_database(bounded_url(url, Timeouts.of(settings)))
     emit(as_json, {"applied": applied},
          "\n".join(f"applied {name}" for name in applied) or "database is up to date")
 
 
 def main() -> None:
-    app()
+    """Every failure is one line on stderr and exit 1, whatever raised it (usage errors: 2)."""
+    keep_logs_off_stderr()
+    try:
+        with errors(as_json="--json" in sys.argv[1:]):
+            check_arguments(sys.argv[1:])
+            app()
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
 

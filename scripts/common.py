@@ -10,20 +10,19 @@ from datetime import date, datetime
 from typing import Annotated, Any, NoReturn
 from uuid import UUID
 
-import psycopg
 import typer
 
 from slotqueue.aggregates.contact import normalise_phone
 from slotqueue.aggregates.customer import Customer
-from slotqueue.aggregates.errors import DomainError, InvalidInput, NotFound
-from slotqueue.bootstrap import NotMigrated, Service, build
-from slotqueue.migrate import MigrationError
+from slotqueue.aggregates.errors import InvalidInput, NotFound
+from slotqueue.bootstrap import Service, build
 from slotqueue.projections.queries import customer_with_phone
 from slotqueue.projections.wording import utc_iso
-from slotqueue.settings import ConfigError, load_settings
+from slotqueue.redact import redact
+from slotqueue.scripts.failures import catch_up_after, describe
+from slotqueue.settings import load_settings
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-EXPECTED = (DomainError, ConfigError, NotMigrated, MigrationError, psycopg.OperationalError)
 
 
 def parse_id(text: str, label: str) -> UUID:
@@ -86,6 +85,7 @@ def emit(as_json: bool, payload: dict[str, Any], text: str | Callable[[], str]) 
 
 
 def fail(message: str, as_json: bool = False, **extra: Any) -> NoReturn:
+    message = redact(message)
     if as_json:
         typer.echo(json.dumps({"error": message, **extra}, default=_plain, sort_keys=True))
     for line in message.strip().splitlines() or ["failed"]:
@@ -95,11 +95,13 @@ def fail(message: str, as_json: bool = False, **extra: Any) -> NoReturn:
 
 @contextmanager
 def errors(as_json: bool) -> Iterator[None]:
-    """Expected failures become one line on stderr and exit 1."""
+    """Every failure becomes one line on stderr and exit 1 (scripts/failures.py)."""
     try:
         yield
-    except EXPECTED as exc:
-        fail(str(exc), as_json)
+    except (typer.Exit, typer.Abort, typer.TyperException):
+        raise  # an exit code already chosen, or a usage error (exit 2)
+    except Exception as exc:
+        fail(describe(exc), as_json)
 
 
 @contextmanager
@@ -111,7 +113,7 @@ def service(as_json: bool, *, catch_up: bool = True) -> Iterator[Service]:
         try:
             yield svc
             if catch_up:
-                svc.catch_up()
+                catch_up_after(svc)
         finally:
             svc.close()
 

@@ -17,6 +17,7 @@ from slotqueue import logs
 from slotqueue.bootstrap import build, migrate_database, run_forever
 from slotqueue.database import embedded_url, resolve_url, with_dbname
 from slotqueue.processes.dispatcher import Summary
+from slotqueue.redact import redact
 from slotqueue.scripts.common import JsonOption, emit, errors, service
 from slotqueue.settings import load_settings
 
@@ -108,8 +109,9 @@ def demo(
             seed(svc, customers, rng)
         finally:
             svc.close()
-        emit(as_json, {"demo_database": url, "customers": customers},
-             f"demo database {url}: {customers} customers queued; Ctrl-C stops")
+        shown = redact(url)  # the embedded server's password, if it has one, stays here
+        emit(as_json, {"demo_database": shown, "customers": customers},
+             f"demo database {shown}: {customers} customers queued; Ctrl-C stops")
         monitor = SimulatedMonitor(url, rng)
         monitor.thread.start()
         stop = threading.Event()

