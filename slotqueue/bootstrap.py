@@ -205,7 +205,7 @@ def message_texts(settings: Settings) -> Texts:
                  timezone=settings.timezone)
 
 
-def build(settings: Settings, url: str | None = None, *, pool_size: int = 2) -> Service:
+def build(settings: Settings, url: str | None = None, *, pool_size: int = 1) -> Service:
     timeouts = Timeouts.of(settings)
     url = bounded_url(url or resolve_url(settings.database_url, settings.data_dir), timeouts)
     pending = pending_migrations(url)

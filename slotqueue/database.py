@@ -70,6 +70,10 @@ def connect(url: str, **kwargs: object) -> psycopg.Connection:
 
 
 ORDER_LOCK_KEY = 0x51_07_0A_DE  # joins take this lock, so join time follows recording order
+HOLD_FOR_THREE_STATEMENTS = (  # statement_timeout's setting is in ms; at least 10 s
+    "SELECT set_config('idle_in_transaction_session_timeout',"
+    " greatest(3 * setting::bigint, 10000)::text, true)"
+    " FROM pg_settings WHERE name = 'statement_timeout'")
 
 
 class DatabaseClock:
@@ -87,5 +91,8 @@ class DatabaseClock:
         """Holds a transaction-level advisory lock while the caller records: two joins never
         interleave, so the earlier join time is always the one recorded first."""
         with self.datastore.get_connection() as conn, conn.transaction():
+            # This session idles while the caller reads and saves on others: allow that as long
+            # as three statements may take (the library's 5 s ended slow joins that had saved).
+            conn.execute(HOLD_FOR_THREE_STATEMENTS)
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (ORDER_LOCK_KEY,))
             yield conn.execute("SELECT clock_timestamp() AS now").fetchone()["now"]  # type: ignore[index]

@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 import psycopg.errors
-from eventsourcing.persistence import DatabaseError, OperationalError
+from eventsourcing.persistence import ApplicationRecorder, DatabaseError, OperationalError
 from eventsourcing.postgres import PostgresDatastore, PostgresFactory
 from eventsourcing.utils import Environment, EnvType
 from psycopg import Connection
@@ -103,6 +103,14 @@ class BoundedPostgresFactory(PostgresFactory):
         if statement:
             # psycopg_pool keeps the library's `configure` callback here; ours runs after it.
             pool._configure = _then_limit(pool._configure, int(statement))
+
+    def application_recorder(self) -> ApplicationRecorder:
+        """Opens the pool and waits for its first connection before the recorder asks for
+        one: a request made while the pool is still connecting makes it open a second, so
+        dozens of processes at once would hold twice the connections they use."""
+        pool = self.datastore.pool
+        pool.open(wait=True, timeout=pool.timeout)  # POSTGRES_CONNECT_TIMEOUT
+        return super().application_recorder()
 
 
 def _then_limit(configure: Any, milliseconds: int) -> Any:
