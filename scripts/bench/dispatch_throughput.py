@@ -28,6 +28,7 @@ import time
 from typing import Any
 
 import common
+import psutil
 import psycopg
 from eventsourcing.domain import Aggregate, event
 
@@ -67,6 +68,11 @@ def open_slots(conn: psycopg.Connection[Any], weekdays: common.Weekdays, count: 
                         "last_seen) VALUES (%s, %s, %s, now(), now())", rows)
 
 
+def _rss() -> float:
+    """This process's resident memory in MB."""
+    return psutil.Process().memory_info().rss / 2**20
+
+
 def settle(url: str) -> None:
     """The load's dead rows vacuumed, statistics current, dirty pages written."""
     with psycopg.connect(url, autocommit=True) as conn:
@@ -97,10 +103,11 @@ def measure(url: str, size: int, slots: int, runs: int, profile: str | None
             weekdays = common.Weekdays(
                 [row[0] for row in monitor.execute("SELECT id FROM locations ORDER BY name")],
                 harness.honolulu_today(monitor))
-            started = time.perf_counter()
+            rss, started = _rss(), time.perf_counter()
             dispatcher = svc.dispatcher(conn, OffBooker())
             dispatcher.tick()
             found["start_seconds"] = time.perf_counter() - started
+            found["view_mb"] = _rss() - rss
             try:
                 for run in range(runs):
                     found["refs"].append(reference_saves_per_second(svc))
@@ -150,7 +157,8 @@ def report(figures: common.Figures, results: list[dict[str, Any]]) -> None:
                          f"{common.median(found['attempts']):.0f} attempts a run")
         figures.add(f"{size}: dispatcher start (view load + first tick)",
                     found["start_seconds"], "s",
-                    note=f"projection catch-up after the load {found['load_seconds']:.1f} s")
+                    note=f"projection catch-up after the load {found['load_seconds']:.1f} s; "
+                         f"RSS +{found['view_mb']:.0f} MB")
     figures.add(f"cost per slot, {largest['size']:,} / {smallest['size']:,} entries",
                 common.median(largest["costs"]) / common.median(smallest["costs"]), "x",
                 goal=GOAL_FLAT, note="flat: the queue's size does not raise the cost")

@@ -110,12 +110,13 @@ def _service_run(url: str, seconds: float, slots: int, interval: float, tag: str
                 time.sleep(gap)
                 common.insert_opened(conn, *opened.next())
             time.sleep(max(seconds - (time.monotonic() - started), 0))
+            end = sampler.samples[-1] if sampler.samples else 0.0  # before shutting down
             proc.terminate()
             kernel = _reap(proc)
     runs = harness.log_events(log, "dispatch run")
     return {"peak": sampler.peak, "kernel": kernel, "samples": len(sampler.samples),
             "median": common.median(sampler.samples), "runs": len(runs),
-            "end": sampler.samples[-1] if sampler.samples else 0.0,
+            "end": end,
             "decided": sum(e.get("slots_decided_count", 0) for e in runs),
             "attempts": sum(e.get("booking_attempt_count", 0) for e in runs),
             "exit": proc.returncode, "log": str(log)}
@@ -166,7 +167,7 @@ def main() -> int:
                           f"queue {common.median([e['kernel'] for e in empty]):.0f} MB",
                 goal=GOAL_MB)
     figures.add("median RSS over the run", [r["median"] for r in loaded], "MB")
-    figures.add("RSS at the end of the run", [r["end"] for r in loaded], "MB")
+    figures.add("RSS at the end of the run (before SIGTERM)", [r["end"] for r in loaded], "MB")
     figures.add("reference: bare import peak", [b[0] for b in bare], "MB")
     figures.add("reference: run on an empty queue, peak", [e["peak"] for e in empty], "MB")
     figures.print(args.json)
