@@ -86,7 +86,8 @@ def _fresh_database(server_url: str, name: str) -> str:
 
 def demo(
     customers: Annotated[int, typer.Option(min=1, max=2000, help="Customers to seed.")] = 36,
-    seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    seconds: Annotated[float | None, typer.Option(
+        min=0.1, max=86_400, help="Stop after this many seconds.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Watch slotqueue work: seeded customers, a simulated monitor, the sim booker.

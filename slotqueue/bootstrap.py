@@ -52,7 +52,7 @@ class Service:
     """Everything a command needs, built once per process."""
 
     settings: Settings
-    url: str
+    url: str = field(repr=False)  # it may carry a password
     app: SlotQueue
     view: QueueTablesView
     projection: QueueTablesProjection = field(init=False)

@@ -29,8 +29,9 @@ class Settings(BaseSettings):
         env_prefix="SLOTQUEUE_", env_file=".env", extra="ignore", frozen=True
     )
 
-    database_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("DATABASE_URL", "SLOTQUEUE_DATABASE_URL")
+    database_url: str | None = Field(  # repr=False: a password never reaches a repr or a log
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "SLOTQUEUE_DATABASE_URL"),
+        repr=False,
     )
     data_dir: Path = Field(
         default_factory=lambda: Path(platformdirs.user_data_dir("slotqueue")),

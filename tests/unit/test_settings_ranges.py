@@ -141,3 +141,10 @@ def test_env_example_names_every_setting():
     text = (ROOT / ".env.example").read_text(encoding="utf-8")
     for field in Settings.model_fields:
         assert re.search(rf"^#? ?{_variable(field)}=", text, re.M), field
+
+
+def test_the_settings_repr_never_shows_the_database_url(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:Sup3rSecret@db.example:5432/x")
+    settings = load_settings()
+    assert settings.database_url is not None
+    assert "Sup3rSecret" not in repr(settings)
