@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from slotqueue.bootstrap import migrate_database
+from slotqueue.bootstrap import message_texts, migrate_database
 from slotqueue.database import resolve_url
 from slotqueue.scripts import (
     audit_cmd,
@@ -38,13 +38,17 @@ app.add_typer(projection_cmds.app, name="projections")
 
 @app.command()
 def migrate(as_json: JsonOption = False) -> None:
-    """Apply pending SQL migrations and create the event store (safe to run twice)."""
+    """Bring the database to this release: existing queue tables to the spec, pending
+    migrations, the event store, an earlier implementation's rows as events (safe to rerun)."""
     with errors(as_json):
         settings = load_settings()
         url = resolve_url(settings.database_url, settings.data_dir)
-        applied = migrate_database(bounded_url(url, Timeouts.of(settings)))
-    emit(as_json, {"applied": applied},
-         "\n".join(f"applied {name}" for name in applied) or "database is up to date")
+        done = migrate_database(bounded_url(url, Timeouts.of(settings)), message_texts(settings))
+    emit(as_json, {"applied": done.applied, "definitions": done.definitions,
+                   "imported": {"customers": done.imported.customers,
+                                "queue_entries": done.imported.entries,
+                                "rows": done.imported.rows, "notes": done.imported.notes}},
+         "\n".join(done.lines()))
 
 
 def main() -> None:

@@ -13,10 +13,8 @@ from uuid import UUID
 import typer
 
 from slotqueue.aggregates.contact import normalise_phone
-from slotqueue.aggregates.customer import Customer
 from slotqueue.aggregates.errors import InvalidInput, NotFound
 from slotqueue.bootstrap import Service, build
-from slotqueue.projections.queries import customer_with_phone
 from slotqueue.projections.wording import utc_iso
 from slotqueue.redact import redact
 from slotqueue.scripts.failures import catch_up_after, describe
@@ -43,11 +41,10 @@ def parse_customer(svc: Service, text: str) -> UUID:
     except InvalidInput:
         raise InvalidInput(f"invalid customer {text!r}: not a customer id or a phone "
                            "number") from None
-    with svc.connect() as conn:
-        found = customer_with_phone(conn, phone)
-    if found is None and not svc.app.recorder.select_events(Customer.create_id(phone), limit=1):
+    found = svc.app.customer_for_phone(phone)
+    if found is None:
         raise NotFound(f"no customer joined with phone {text.strip()!r}")
-    return found or Customer.create_id(phone)
+    return found.id
 
 
 def parse_entry(svc: Service, text: str) -> UUID:

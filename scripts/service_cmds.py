@@ -62,7 +62,7 @@ class Reporter:
         self.seen: set[str] = set()
         self.zone = ZoneInfo("Pacific/Honolulu")
 
-    def __call__(self, summary: Summary) -> None:
+    def __call__(self, summary: Summary | None) -> None:
         with psycopg.connect(self.url) as conn:
             rows = conn.execute(
                 "SELECT dedupe_key, message_type, meta_json->>'text' FROM message_log "
@@ -118,10 +118,17 @@ def demo(
         stop = threading.Event()
         if seconds is not None:
             threading.Timer(seconds, stop.set).start()
+        reporter = Reporter(url, as_json)
         try:
-            run_forever(settings, url, stop=stop, on_summary=Reporter(url, as_json))
+            run_forever(settings, url, stop=stop, on_summary=reporter)
         finally:
             monitor.stop.set()
+        svc = build(settings, url)  # the last run's messages, once the projections have them
+        try:
+            svc.catch_up()
+        finally:
+            svc.close()
+        reporter(None)
 
 
 def register(app: typer.Typer) -> None:

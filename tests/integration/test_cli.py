@@ -127,7 +127,9 @@ def test_verify_exits_1_with_a_readable_diff_when_a_table_was_changed(database_u
 
 def test_migrate_is_safe_to_run_again_and_commands_refuse_an_unmigrated_database(
         database_url, fresh_database_url):
-    assert ok_json(database_url, "migrate") == {"applied": []}
+    assert ok_json(database_url, "migrate") == {
+        "applied": [], "definitions": [],
+        "imported": {"customers": 0, "queue_entries": 0, "rows": {}, "notes": []}}
     stderr = refused(fresh_database_url, "status", "00000000-0000-0000-0000-000000000000")
     assert "slotqueue migrate" in stderr
     assert len(ok_json(fresh_database_url, "migrate")["applied"]) > 0
