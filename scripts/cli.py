@@ -43,7 +43,9 @@ def migrate(as_json: JsonOption = False) -> None:
     with errors(as_json):
         settings = load_settings()
         url = resolve_url(settings.database_url, settings.data_dir)
-        done = migrate_database(bounded_url(url, Timeouts.of(settings)), message_texts(settings))
+        timeouts = Timeouts.of(settings)
+        done = migrate_database(bounded_url(url, timeouts), message_texts(settings),
+                                lock_timeout_ms=timeouts.statement_ms)
     emit(as_json, {"applied": done.applied, "definitions": done.definitions,
                    "imported": {"customers": done.imported.customers,
                                 "queue_entries": done.imported.entries,

@@ -39,7 +39,7 @@ def queue_command(
     status: Annotated[str | None, typer.Option(
         help="Only entries in this status (queued, deposit_required, active, paused, booked, "
              "expired, canceled); default: the ranked ones.")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="Show at most this many.")] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="Show at most this many.")] = 50,
     as_json: JsonOption = False,
 ) -> None:
     """The queue in rank order: rank, masked phone, status, deposit deadline, windows, locations."""

@@ -52,10 +52,18 @@ def with_dbname(url: str, dbname: str) -> str:
     return make_conninfo(url, dbname=dbname)
 
 
+LIBRARY_PARTS = ("dbname", "host", "port", "user", "password")
+EXTRA_KEY = "POSTGRES_SESSION_CONNINFO"  # what else the URL says: sslmode, sslrootcert, …
+
+
 def eventsourcing_env(url: str) -> dict[str, str]:
-    """The eventsourcing library's POSTGRES_* settings for this connection string."""
+    """The eventsourcing library's POSTGRES_* settings for this connection string; the parts
+    the library has no setting for (sslmode and the like, which Supabase wants) travel whole
+    in EXTRA_KEY for `sessions.BoundedPostgresFactory` to give its pool."""
     parts = conninfo_to_dict(url)
+    extra = {k: str(v) for k, v in parts.items() if k not in LIBRARY_PARTS}
     return {
+        EXTRA_KEY: make_conninfo("", **extra),
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": str(parts.get("dbname") or "postgres"),
         "POSTGRES_HOST": str(parts.get("host") or "localhost"),

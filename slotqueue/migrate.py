@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import psycopg.errors
 from psycopg import sql
 
 from slotqueue.database import connect
@@ -69,14 +70,28 @@ def load_migrations(source: Traversable | Path | None = None) -> list[Migration]
 Prepare = Callable[[psycopg.Connection[Any], list[Migration]], None]
 
 
+def wait_for_lock(conn: psycopg.Connection[Any], key: int, lock_timeout_ms: int | None) -> None:
+    """Takes a session advisory lock, waiting at most `lock_timeout_ms` (then for every lock
+    this session takes): a migrate behind one that hangs fails with a clear line."""
+    if lock_timeout_ms is not None:
+        conn.execute("select set_config('lock_timeout', %s, false)", (f"{lock_timeout_ms}ms",))
+    try:
+        conn.execute("select pg_advisory_lock(%s)", (key,))
+    except psycopg.errors.LockNotAvailable:
+        raise MigrationError(
+            f"another `slotqueue migrate` has held the database for over {lock_timeout_ms} ms;"
+            " run it again when that one has finished") from None
+
+
 def apply_migrations(url: str, source: Traversable | Path | None = None,
-                     prepare: Prepare | None = None) -> list[str]:
+                     prepare: Prepare | None = None,
+                     lock_timeout_ms: int | None = None) -> list[str]:
     """Applies the migrations not yet recorded; returns the names applied by this call.
     `prepare` runs first, under the same lock (bringing existing tables to the spec)."""
     migrations = load_migrations(source)
     with connect(url, autocommit=True) as conn:
         # Session-level lock: a second process waits here, then finds nothing left to apply.
-        conn.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
+        wait_for_lock(conn, LOCK_KEY, lock_timeout_ms)
         try:
             conn.execute(BOOKKEEPING_SQL)
             applied = _applied_checksums(conn)

@@ -22,9 +22,11 @@ from eventsourcing.persistence import ApplicationRecorder, DatabaseError, Operat
 from eventsourcing.postgres import PostgresDatastore, PostgresFactory
 from eventsourcing.utils import Environment, EnvType
 from psycopg import Connection
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import DictRow
 from psycopg_pool import PoolTimeout
+
+from slotqueue.database import EXTRA_KEY
 
 CONNECT_KEY = "POSTGRES_SESSION_CONNECT_TIMEOUT"  # whole seconds
 STATEMENT_KEY = "POSTGRES_SESSION_STATEMENT_TIMEOUT_MS"
@@ -96,6 +98,8 @@ class BoundedPostgresFactory(PostgresFactory):
         super().__init__(env)
         self.datastore.__class__ = BoundedDatastore  # the factory has no hook for its class
         pool = self.datastore.pool
+        if isinstance(pool.kwargs, dict):
+            pool.kwargs.update(conninfo_to_dict(self.env.get(EXTRA_KEY) or ""))
         connect = self.env.get(CONNECT_KEY)
         if connect and isinstance(pool.kwargs, dict):
             pool.kwargs["connect_timeout"] = int(connect)

@@ -19,7 +19,13 @@ from slotqueue.application.importer import Imported, import_customers, import_hi
 from slotqueue.application.queue import SlotQueue
 from slotqueue.database import eventsourcing_env
 from slotqueue.definitions import Unsafe, adopt
-from slotqueue.migrate import ADOPT_ROWS_STEP, MigrationError, apply_migrations, record_step
+from slotqueue.migrate import (
+    ADOPT_ROWS_STEP,
+    MigrationError,
+    apply_migrations,
+    record_step,
+    wait_for_lock,
+)
 from slotqueue.projections.maintenance import catch_up
 from slotqueue.projections.messages import DEFAULT_TEXTS, Texts
 from slotqueue.projections.queue_projection import QueueTablesProjection, QueueTablesView
@@ -119,14 +125,16 @@ def _import_rows(app: SlotQueue, conn: psycopg.Connection[Any], report: Migrated
     record_step(conn, ADOPT_ROWS_STEP)
 
 
-def migrate_database(url: str, texts: Texts = DEFAULT_TEXTS) -> Migrated:
+def migrate_database(url: str, texts: Texts = DEFAULT_TEXTS,
+                     lock_timeout_ms: int | None = None) -> Migrated:
     """Brings existing queue tables to the spec, applies pending SQL migrations, lets the
     event-store library create its tables, and imports rows no event describes yet. Each step
     is whole or not at all; an interrupted `migrate` run again finishes the work."""
     report = Migrated()
-    report.applied = apply_migrations(url, prepare=_adopt_definitions(report))
+    report.applied = apply_migrations(url, prepare=_adopt_definitions(report),
+                                      lock_timeout_ms=lock_timeout_ms)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (CREATE_LOCK_KEY,))
+        wait_for_lock(conn, CREATE_LOCK_KEY, lock_timeout_ms)
         try:
             env = store_env(url, create_tables=True, pool_size=1)
             app, view = SlotQueue(env=env), make_view(env)
