@@ -117,8 +117,8 @@ def _run_durations(conn: psycopg.Connection[Any], log: Path) -> list[float]:
 
 
 def _one_interval(url: str, svc: Any, slots: common.Weekdays, interval: float, count: int,
-                  every: float, rng: random.Random) -> dict[str, Any]:
-    log = harness.workdir() / f"run-{interval:g}s.log"
+                  every: float, rng: random.Random, run: int) -> dict[str, Any]:
+    log = harness.workdir() / f"run-{interval:g}s-{run}.log"
     env = harness.cli_env(url, SLOTQUEUE_BOOKER="sim",
                           SLOTQUEUE_DISPATCH_INTERVAL_SECONDS=f"{interval:g}")
     proc = harness.ProcessSet.slotqueue(["run"], env, log)
@@ -172,8 +172,8 @@ def main() -> int:
         figures.info["arrivals"] = f"{count} slots per interval, one every {args.every:g} s " \
                                    f"± 50 %, {repeats} run(s)"
         for interval in intervals:
-            runs = [_one_interval(url, svc, slots, interval, count, args.every, rng)
-                    for _ in range(repeats)]
+            runs = [_one_interval(url, svc, slots, interval, count, args.every, rng, n)
+                    for n in range(repeats)]
             _report(figures, interval, runs)
     figures.print(args.json)
     return 0
