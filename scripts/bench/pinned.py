@@ -8,6 +8,7 @@ benchmark from there with PYTHONPATH pointing at that copy (ahead of the editabl
 the benchmark and every process it starts import that commit only.
 
     python scripts/bench/pinned.py HEAD latency.py --intervals 0.2
+    python scripts/bench/pinned.py HEAD drills/sigkill_run.py --times 10
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def main() -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n".join(__doc__.strip().splitlines()[1:]))
     p.add_argument("rev", help="the commit to run (e.g. HEAD)")
-    p.add_argument("benchmark", help="a script of scripts/bench, e.g. latency.py")
+    p.add_argument("benchmark", help="a script of scripts/bench (latency.py), or a path under "
+                   "scripts/ (drills/sigkill_run.py)")
     p.add_argument("args", nargs=argparse.REMAINDER, help="the benchmark's own options")
     args = p.parse_args()
     commit = _git("rev-parse", "--short", args.rev).decode().strip()
@@ -54,7 +56,8 @@ def main() -> int:
             archive.extractall(src, filter="data")
         _lay_out(src, pkg)
         env = {**os.environ, "PYTHONPATH": str(pkg), "BENCH_COMMIT": f"{commit} (pinned)"}
-        script = src / "scripts" / "bench" / args.benchmark
+        folder = src / "scripts" / ("" if "/" in args.benchmark else "bench")
+        script = folder / args.benchmark
         return subprocess.call([sys.executable, str(script), *args.args], env=env)  # noqa: S603
 
 
