@@ -104,10 +104,9 @@ def _raw_read(url: str, ids: list[UUID]) -> tuple[float, int]:
 
 def main() -> int:
     p = common.parser(__doc__, runs=7, quick_runs=3)
-    p.add_argument("--events", type=int, default=None,
-                   help="events in the customer's history (default 1000; 200 with --quick)")
-    args = p.parse_args()
-    target = args.events or (200 if args.quick else 1000)
+    common.sized(p, "--events", int, 1000, 200, "events in the customer's history")
+    args = common.parse(p)
+    target = args.events
     repeats = common.runs(args)
     figures = common.Figures(f"audit: the full history of a customer with {target} events",
                              command="python " + " ".join(sys.argv))

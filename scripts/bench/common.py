@@ -53,6 +53,24 @@ def parser(doc: str | None, runs: int, quick_runs: int) -> argparse.ArgumentPars
     return p
 
 
+def sized(p: argparse.ArgumentParser, flag: str, kind: type, full: float, quick: float,
+          what: str) -> None:
+    """An option whose default is smaller with --quick (`parse` fills it in)."""
+    dest = flag.lstrip("-").replace("-", "_")
+    p.add_argument(flag, type=kind, default=None,
+                   help=f"{what} (default {full:g}; {quick:g} with --quick)")
+    p.set_defaults(sized={**(p.get_default("sized") or {}), dest: (full, quick)})
+
+
+def parse(p: argparse.ArgumentParser) -> argparse.Namespace:
+    """The arguments, with every `sized` option not given set for --quick or not."""
+    args = p.parse_args()
+    for dest, (full, quick) in (getattr(args, "sized", None) or {}).items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, quick if args.quick else full)
+    return args
+
+
 def runs(args: argparse.Namespace) -> int:
     if args.runs is not None:
         return max(1, args.runs)

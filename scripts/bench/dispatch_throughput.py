@@ -172,14 +172,13 @@ def main() -> int:
     parser.add_argument("--sizes", default=None,
                         help="queue sizes, comma separated (default 1000,10000,100000; "
                              "--quick: 500,2000)")
-    parser.add_argument("--slots", type=int, default=None,
-                        help="openings per run (default 1000; --quick: 200)")
+    common.sized(parser, "--slots", int, 1000, 200, "openings per run")
     parser.add_argument("--profile", help="write a cProfile of one more tick (not counted) at "
                         "the largest queue to this file")
-    args = parser.parse_args()
+    args = common.parse(parser)
     sizes = sorted(int(s) for s in (args.sizes or ("500,2000" if args.quick else
                                                    "1000,10000,100000")).split(","))
-    slots = args.slots or (200 if args.quick else 1000)
+    slots = args.slots
     figures = common.Figures("dispatch throughput: a warm dispatcher decides new openings",
                              command="python " + " ".join(sys.argv))
     results = []

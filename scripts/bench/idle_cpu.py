@@ -140,18 +140,13 @@ def main() -> int:
     if len(sys.argv) == 4 and sys.argv[1] == "--serve-reference":
         return serve_reference(sys.argv[2], float(sys.argv[3]))
     p = common.parser(__doc__, runs=5, quick_runs=2)
-    p.add_argument("--customers", type=int, default=None,
-                   help="queue size (default 3000; 500 with --quick)")
-    p.add_argument("--seconds", type=float, default=None,
-                   help="length of one measured window (default 60; 10 with --quick)")
-    p.add_argument("--settle", type=float, default=None,
-                   help="seconds to wait after 'dispatcher ready' (default 15; 3 with --quick)")
+    common.sized(p, "--customers", int, 3000, 500, "queue size")
+    common.sized(p, "--seconds", float, 60, 10, "length of one measured window")
+    common.sized(p, "--settle", float, 15, 3, "seconds to wait after 'dispatcher ready'")
     p.add_argument("--interval", type=float, default=0.2,
                    help="SLOTQUEUE_DISPATCH_INTERVAL_SECONDS of both processes (default 0.2)")
-    args = p.parse_args()
-    customers = args.customers or (500 if args.quick else 3000)
-    seconds = args.seconds or (10.0 if args.quick else 60.0)
-    settle = args.settle if args.settle is not None else (3.0 if args.quick else 15.0)
+    args = common.parse(p)
+    customers, seconds, settle = args.customers, args.seconds, args.settle
     figures = common.Figures("idle CPU of `slotqueue run` (a queue, no openings)",
                              command="python " + " ".join(sys.argv))
     windows = []

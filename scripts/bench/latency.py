@@ -142,8 +142,7 @@ def _one_interval(url: str, svc: Any, slots: common.Weekdays, interval: float, c
 
 def main() -> int:
     p = common.parser(__doc__, runs=3, quick_runs=1)
-    p.add_argument("--slots", type=int, default=None,
-                   help="slots per interval (default 200; 20 with --quick)")
+    common.sized(p, "--slots", int, 200, 20, "slots per interval and run")
     p.add_argument("--intervals", default="0.2",
                    help="dispatch intervals in seconds, comma-separated (default 0.2, the "
                         "default setting; 0.2,1 adds issue 4's interval)")
@@ -151,8 +150,8 @@ def main() -> int:
                    help="mean seconds between two inserted slots (default 1.0)")
     p.add_argument("--locations", type=int, default=3, help="locations (default 3)")
     p.add_argument("--seed", type=int, default=3, help="random seed (default 3)")
-    args = p.parse_args()
-    count = args.slots or (20 if args.quick else 200)
+    args = common.parse(p)
+    count = args.slots
     intervals = [float(x) for x in args.intervals.split(",") if x.strip()]
     repeats = common.runs(args)
     rng = random.Random(args.seed)

@@ -124,18 +124,13 @@ def _service_run(url: str, seconds: float, slots: int, interval: float, tag: str
 
 def main() -> int:
     p = common.parser(__doc__, runs=3, quick_runs=1)
-    p.add_argument("--customers", type=int, default=None,
-                   help="queue size (default 100000; 5000 with --quick)")
-    p.add_argument("--seconds", type=float, default=None,
-                   help="seconds of each `slotqueue run` (default 40; 15 with --quick)")
-    p.add_argument("--slots", type=int, default=None,
-                   help="openings inserted during each run (default 20; 5 with --quick)")
+    common.sized(p, "--customers", int, 100_000, 5_000, "queue size")
+    common.sized(p, "--seconds", float, 40, 15, "seconds of each `slotqueue run`")
+    common.sized(p, "--slots", int, 20, 5, "openings inserted during each run")
     p.add_argument("--interval", type=float, default=0.2,
                    help="SLOTQUEUE_DISPATCH_INTERVAL_SECONDS (default 0.2, the default setting)")
-    args = p.parse_args()
-    customers = args.customers or (5000 if args.quick else 100_000)
-    seconds = args.seconds or (15.0 if args.quick else 40.0)
-    slots = args.slots or (5 if args.quick else 20)
+    args = common.parse(p)
+    customers, seconds, slots = args.customers, args.seconds, args.slots
     repeats = common.runs(args)
     figures = common.Figures(f"memory: peak RSS of `slotqueue run` with a {customers:,}-entry "
                              "queue while it dispatches", command="python " + " ".join(sys.argv))

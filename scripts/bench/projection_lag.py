@@ -106,10 +106,9 @@ def main() -> int:
     if len(sys.argv) == 3 and sys.argv[1] == "--serve-projection":
         return serve_projection(sys.argv[2])
     p = common.parser(__doc__, runs=5, quick_runs=2)
-    p.add_argument("--samples", type=int, default=None,
-                   help="customers per run, three events each (default 100; 15 with --quick)")
-    args = p.parse_args()
-    samples = args.samples or (15 if args.quick else 100)
+    common.sized(p, "--samples", int, 100, 15, "customers per run, three events each")
+    args = common.parse(p)
+    samples = args.samples
     repeats = common.runs(args)
     figures = common.Figures("projection lag: event saved → its row visible "
                              "(SupervisedProjection in its own process)",

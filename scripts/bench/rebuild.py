@@ -60,10 +60,9 @@ def _jsonable(row: tuple[Any, ...]) -> tuple[Any, ...]:
 
 def main() -> None:
     parser = common.parser(__doc__, runs=3, quick_runs=1)
-    parser.add_argument("--events", type=int, default=None,
-                        help="events to rebuild from (default 200000; --quick: 20000)")
-    args = parser.parse_args()
-    events = args.events or (20_000 if args.quick else 200_000)
+    common.sized(parser, "--events", int, 200_000, 20_000, "events to rebuild from")
+    args = common.parse(parser)
+    events = args.events
     figures = common.Figures("projection rebuild",
                              command="python scripts/bench/rebuild.py")
     with harness.fresh_database("bench_rebuild", args.server_url, keep=args.keep) as url:

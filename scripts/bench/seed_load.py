@@ -39,10 +39,9 @@ def reference_rows_per_second(conn: psycopg.Connection[Any]) -> float:
 
 def main() -> None:
     parser = common.parser(__doc__, runs=1, quick_runs=1)
-    parser.add_argument("--customers", type=int, default=None,
-                        help="customers to load (default 100000; --quick: 5000)")
-    args = parser.parse_args()
-    customers = args.customers or (5_000 if args.quick else 100_000)
+    common.sized(parser, "--customers", int, 100_000, 5_000, "customers to load")
+    args = common.parse(parser)
+    customers = args.customers
     figures = common.Figures("bulk load (slotqueue seed)", command=(
         f"slotqueue seed --customers {customers} --paid-fraction 0.5 --locations 3"))
     loads, totals, rates, refs = [], [], [], []
