@@ -58,3 +58,12 @@ class PresetSource:
                                           "reason": presets.broken[(preset_type, key)]}})
         self._reported = broken
         return presets
+
+
+def active_presets(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    """The active presets as people choose them: type, key, label and rules, in sort order."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute("select preset_type, key, label, rules_json::text from "
+                    "target_window_presets where active order by preset_type, sort_order, key")
+        return [{"preset_type": t, "key": k, "label": label, "rules": json.loads(rules)}
+                for t, k, label, rules in cur]

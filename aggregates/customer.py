@@ -100,17 +100,20 @@ class Customer(Aggregate):
     def _email_changed(self, email: str, at: datetime) -> None:
         self.email = email
 
-    def select_windows(self, selection: Selection, presets: Presets, now: datetime) -> None:
+    def select_windows(self, selection: Selection, presets: Presets, now: datetime,
+                       by: str | None = None) -> None:
         """Records the customer's target windows once they pass the active presets."""
         valid = validate_selection(selection, presets)
-        self._windows_selected(selection=valid.to_json(), at=now)
+        self._windows_selected(selection=valid.to_json(), at=now, by=by)
 
     @event("TargetWindowsSelected")
-    def _windows_selected(self, selection: dict[str, Any], at: datetime) -> None:
+    def _windows_selected(self, selection: dict[str, Any], at: datetime,
+                          by: str | None = None) -> None:
         self.selection = selection
 
     def prefer_locations(
-        self, location_ids: Iterable[UUID], known: Iterable[UUID], now: datetime
+        self, location_ids: Iterable[UUID], known: Iterable[UUID], now: datetime,
+        by: str | None = None,
     ) -> None:
         """Replaces the preferred locations; every id must name an existing location."""
         wanted = list(dict.fromkeys(location_ids))
@@ -120,10 +123,11 @@ class Customer(Aggregate):
         for location_id in wanted:
             if location_id not in known_ids:
                 raise InvalidInput(f"unknown location {location_id}")
-        self._locations_preferred(location_ids=wanted, at=now)
+        self._locations_preferred(location_ids=wanted, at=now, by=by)
 
     @event("LocationsPreferred")
-    def _locations_preferred(self, location_ids: list[UUID], at: datetime) -> None:
+    def _locations_preferred(self, location_ids: list[UUID], at: datetime,
+                             by: str | None = None) -> None:
         self.location_ids = list(location_ids)
 
     def retire_location(self, location_id: UUID, name: str, now: datetime) -> bool:

@@ -6,7 +6,11 @@ class DomainError(Exception):
 
 
 class InvalidInput(DomainError):
-    """A value given to a command is malformed or unknown."""
+    """A value given to a command is malformed or unknown; `field` names it when known."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class TransitionRefused(DomainError):

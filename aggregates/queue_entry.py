@@ -96,17 +96,17 @@ class QueueEntry(Aggregate):
         except TransitionRefused as exc:
             raise TransitionRefused(f"{exc} (queue entry {self.id})") from None
 
-    def require_deposit(self, now: datetime, grace: timedelta) -> None:
+    def require_deposit(self, now: datetime, grace: timedelta, by: str | None = None) -> None:
         status, deposit = self._next("require_deposit")
         self._deposit_required(
-            at=now, expires_at=now + grace, status=status, deposit_status=deposit,
+            at=now, expires_at=now + grace, status=status, deposit_status=deposit, by=by,
             customer_id=self.customer_id,
         )
 
     @event("DepositRequired")
     def _deposit_required(
         self, at: datetime, expires_at: datetime, status: str, deposit_status: str,
-        customer_id: UUID,
+        customer_id: UUID, by: str | None = None,
     ) -> None:
         self.status, self.deposit_status = status, deposit_status
         self.deposit_required_at, self.deposit_expires_at = at, expires_at
@@ -168,31 +168,33 @@ class QueueEntry(Aggregate):
     ) -> None:
         self.status, self.deposit_status = status, deposit_status
 
-    def pause(self, now: datetime) -> None:
+    def pause(self, now: datetime, by: str | None = None) -> None:
         status, _ = self._next("pause")
-        self._paused(at=now, status=status, paused_from=self.status)
+        self._paused(at=now, status=status, paused_from=self.status, by=by)
 
     @event("Paused")
-    def _paused(self, at: datetime, status: str, paused_from: str) -> None:
+    def _paused(self, at: datetime, status: str, paused_from: str, by: str | None = None
+                ) -> None:
         self.status, self.paused_from = status, paused_from
 
-    def resume(self, now: datetime) -> None:
+    def resume(self, now: datetime, by: str | None = None) -> None:
         status, _ = self._next("resume", **{f"paused_from_{self.paused_from}": True})
-        self._resumed(at=now, status=status)
+        self._resumed(at=now, status=status, by=by)
 
     @event("Resumed")
-    def _resumed(self, at: datetime, status: str) -> None:
+    def _resumed(self, at: datetime, status: str, by: str | None = None) -> None:
         self.status, self.paused_from = status, None
 
-    def cancel(self, now: datetime) -> None:
+    def cancel(self, now: datetime, by: str | None = None) -> None:
         status, _ = self._next("cancel")
-        self._canceled(at=now, status=status, customer_id=self.customer_id)
+        self._canceled(at=now, status=status, customer_id=self.customer_id, by=by)
 
     @event("Canceled")
-    def _canceled(self, at: datetime, status: str, customer_id: UUID) -> None:
+    def _canceled(self, at: datetime, status: str, customer_id: UUID, by: str | None = None
+                  ) -> None:
         self.status = status
 
-    def refund(self, now: datetime) -> list[str]:
+    def refund(self, now: datetime, by: str | None = None) -> list[str]:
         """Refunds every payment owed back; returns their references.
 
         A paid deposit goes back only once the entry has left the queue; payments that
@@ -211,13 +213,15 @@ class QueueEntry(Aggregate):
         if not refs:
             raise TransitionRefused(f"nothing to refund: deposit is {self.deposit_status}")
         self._refunded(
-            at=now, payment_refs=refs, deposit_status=deposit, customer_id=self.customer_id
+            at=now, payment_refs=refs, deposit_status=deposit, customer_id=self.customer_id,
+            by=by,
         )
         return refs
 
     @event("Refunded")
     def _refunded(
-        self, at: datetime, payment_refs: list[str], deposit_status: str, customer_id: UUID
+        self, at: datetime, payment_refs: list[str], deposit_status: str, customer_id: UUID,
+        by: str | None = None,
     ) -> None:
         self.deposit_status = deposit_status
         self.refunds_due = [r for r in self.refunds_due if r not in payment_refs]

@@ -23,6 +23,7 @@ from slotqueue.aggregates.matcher import Presets, Selection
 from slotqueue.aggregates.phone_claim import PhoneClaim
 from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.application.clock import Clock, FixedClock
+from slotqueue.application.identity import IdentityCommands
 
 A = TypeVar("A", Customer, QueueEntry)
 CONFLICT_RETRIES = 8
@@ -38,7 +39,7 @@ class Joined:
     new_entry: bool
 
 
-class SlotQueue(Application[UUID]):
+class SlotQueue(IdentityCommands, Application[UUID]):
     """Commands load, decide, save; a lost optimistic-concurrency race is retried."""
 
     name = "queue"
@@ -122,19 +123,23 @@ class SlotQueue(Application[UUID]):
         return Joined(customer.id, entry.id, new_entry=True)
 
     def select_windows(
-        self, customer_id: UUID, selection: Selection, presets: Presets, now: datetime
+        self, customer_id: UUID, selection: Selection, presets: Presets, now: datetime,
+        by: str | None = None,
     ) -> None:
-        self._change(Customer, customer_id, lambda c: c.select_windows(selection, presets, now))
+        self._change(Customer, customer_id,
+                     lambda c: c.select_windows(selection, presets, now, by))
 
     def prefer_locations(
         self, customer_id: UUID, location_ids: Iterable[UUID], known: Iterable[UUID],
-        now: datetime,
+        now: datetime, by: str | None = None,
     ) -> None:
         ids, known_ids = list(location_ids), list(known)
-        self._change(Customer, customer_id, lambda c: c.prefer_locations(ids, known_ids, now))
+        self._change(Customer, customer_id,
+                     lambda c: c.prefer_locations(ids, known_ids, now, by))
 
-    def require_deposit(self, entry_id: UUID, now: datetime, grace: timedelta) -> None:
-        self._change(QueueEntry, entry_id, lambda e: e.require_deposit(now, grace))
+    def require_deposit(self, entry_id: UUID, now: datetime, grace: timedelta,
+                        by: str | None = None) -> None:
+        self._change(QueueEntry, entry_id, lambda e: e.require_deposit(now, grace, by))
 
     def record_payment(self, entry_id: UUID, payment_ref: str, now: datetime) -> bool:
         """True when the deposit is paid; False when the payment must be refunded."""
@@ -145,17 +150,17 @@ class SlotQueue(Application[UUID]):
     def lapse_deposit(self, entry_id: UUID, now: datetime) -> None:
         self._change(QueueEntry, entry_id, lambda e: e.lapse_deposit(now))
 
-    def pause(self, entry_id: UUID, now: datetime) -> None:
-        self._change(QueueEntry, entry_id, lambda e: e.pause(now))
+    def pause(self, entry_id: UUID, now: datetime, by: str | None = None) -> None:
+        self._change(QueueEntry, entry_id, lambda e: e.pause(now, by))
 
-    def resume(self, entry_id: UUID, now: datetime) -> None:
-        self._change(QueueEntry, entry_id, lambda e: e.resume(now))
+    def resume(self, entry_id: UUID, now: datetime, by: str | None = None) -> None:
+        self._change(QueueEntry, entry_id, lambda e: e.resume(now, by))
 
-    def cancel(self, entry_id: UUID, now: datetime) -> None:
-        self._change(QueueEntry, entry_id, lambda e: e.cancel(now))
+    def cancel(self, entry_id: UUID, now: datetime, by: str | None = None) -> None:
+        self._change(QueueEntry, entry_id, lambda e: e.cancel(now, by))
 
-    def refund(self, entry_id: UUID, now: datetime) -> list[str]:
-        return list(self._change(QueueEntry, entry_id, lambda e: e.refund(now)))
+    def refund(self, entry_id: UUID, now: datetime, by: str | None = None) -> list[str]:
+        return list(self._change(QueueEntry, entry_id, lambda e: e.refund(now, by)))
 
     def entry(self, entry_id: UUID) -> QueueEntry:
         return self._load(QueueEntry, entry_id)

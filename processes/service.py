@@ -116,7 +116,7 @@ def _scheduler_trouble(event: Any) -> None:
     log.warning("scheduled job %s", kind, extra={"fields": {"job": event.job_id}})
 
 
-class Background(Protocol):
+class Projection(Protocol):
     """A part of the process that runs in its own thread (the projection runner)."""
 
     restarts: int
@@ -126,36 +126,54 @@ class Background(Protocol):
     def stop(self) -> None: ...
 
 
-def run_service(ticker: Ticker, projection: Background, stop: threading.Event | None = None,
+class Background:
+    """The dispatcher's schedule and the projections, in threads, until `stop()`: what
+    `slotqueue run` runs alone and `slotqueue serve` runs beside the HTTP API."""
+
+    def __init__(self, ticker: Ticker, projection: Projection,
+                 describe: dict[str, Any] | None = None) -> None:
+        self.ticker, self.projection, self.describe = ticker, projection, describe or {}
+        self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
+            "coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
+
+    def start(self) -> Background:
+        self.projection.start()
+        self.scheduler.add_listener(_scheduler_trouble, EVENT_JOB_MISSED
+                                    | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR)
+        self.scheduler.add_job(self.ticker.tick, "interval",
+                               seconds=self.ticker.timing.interval_seconds, id="dispatch",
+                               replace_existing=True, next_run_time=datetime.now(UTC))
+        self.scheduler.add_job(lambda: _heartbeat(self.ticker, self.projection), "interval",
+                               seconds=HEARTBEAT_SECONDS, id="heartbeat", replace_existing=True)
+        log.info("slotqueue running", extra={"fields": {
+            "interval_seconds": self.ticker.timing.interval_seconds, **self.describe}})
+        self.scheduler.start()
+        return self
+
+    def stop(self) -> None:
+        """Lets the tick under way finish (bounded), then stops the projections."""
+        log.info("stopping")
+        self.scheduler.shutdown(wait=False)
+        self.ticker.finish(timeout=15)
+        self.projection.stop()
+        log.info("stopped", extra={"fields": {"runs": self.ticker.runs}})
+
+
+def run_service(ticker: Ticker, projection: Projection, stop: threading.Event | None = None,
                 describe: dict[str, Any] | None = None) -> None:
     """Runs until `stop` is set or SIGTERM/SIGINT arrives."""
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-    projection.start()
-    scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
-        "coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
-    scheduler.add_listener(_scheduler_trouble,
-                           EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR)
-    scheduler.add_job(ticker.tick, "interval", seconds=ticker.timing.interval_seconds,
-                      id="dispatch", replace_existing=True, next_run_time=datetime.now(UTC))
-    scheduler.add_job(lambda: _heartbeat(ticker, projection), "interval",
-                      seconds=HEARTBEAT_SECONDS, id="heartbeat", replace_existing=True)
-    log.info("slotqueue running", extra={"fields": {
-        "interval_seconds": ticker.timing.interval_seconds, **(describe or {})}})
-    scheduler.start()
+    background = Background(ticker, projection, describe).start()
     try:
         stop.wait()
     finally:
-        log.info("stopping")
-        scheduler.shutdown(wait=False)
-        ticker.finish(timeout=15)
-        projection.stop()
-        log.info("stopped", extra={"fields": {"runs": ticker.runs}})
+        background.stop()
 
 
-def _heartbeat(ticker: Ticker, projection: Background) -> None:
+def _heartbeat(ticker: Ticker, projection: Projection) -> None:
     log.info("heartbeat", extra={"fields": {
         "runs": ticker.runs, "failures": ticker.failures, "abandoned": ticker.abandoned,
         "last_ok": ticker.last_ok, "projection_restarts": projection.restarts}})

@@ -36,3 +36,19 @@ def entries_joined_by(conn: psycopg.Connection[Any], moment: datetime) -> list[U
     rows = conn.execute(f"SELECT id FROM queue_entries WHERE created_at <= %s "
                         f"ORDER BY {RANK_ORDER}", (moment,))
     return [row[0] for row in rows]
+
+
+def credential(conn: psycopg.Connection[Any], hashed: str) -> tuple[str, str] | None:
+    """(role, subject) of the live credential with this secret hash, None when unknown or
+    revoked."""
+    row = conn.execute("SELECT role, subject FROM slotqueue.credentials "
+                       "WHERE secret_hash = %s AND revoked_at IS NULL", (hashed,)).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
+def api_keys(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    rows = conn.execute("SELECT subject, role, issued_at, issued_by, revoked_at "
+                        "FROM slotqueue.credentials WHERE role <> 'customer' "
+                        "ORDER BY issued_at, subject").fetchall()
+    return [{"name": r[0], "role": r[1], "created_at": r[2], "created_by": r[3],
+             "revoked_at": r[4]} for r in rows]

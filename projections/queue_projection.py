@@ -19,6 +19,7 @@ from eventsourcing.projection import Projection
 from slotqueue.projections import writes
 from slotqueue.projections.coalesce import coalesce
 from slotqueue.projections.dispatch_tables import dispatch_writes
+from slotqueue.projections.identity_tables import identity_writes
 from slotqueue.projections.imported_tables import imported_writes
 from slotqueue.projections.messages import DEFAULT_TEXTS, Texts, message_writes
 from slotqueue.projections.queue_tables import table_writes
@@ -35,12 +36,13 @@ TABLES = (
     "queue_watermarks",
     "opened_slots",
     "booking_conflicts",
+    "credentials",
 )
 
 
 def event_writes(event: Any, texts: Texts = DEFAULT_TEXTS) -> list[writes.Write]:
     return (table_writes(event) + message_writes(event, texts) + dispatch_writes(event)
-            + imported_writes(event))
+            + imported_writes(event) + identity_writes(event))
 
 
 class QueueTablesView(PostgresTrackingRecorder):

@@ -67,7 +67,8 @@ class Ref:
     required: bool = False
 
 # Tables outside `public`: the dispatcher's private read model.
-PRIVATE_TABLES = {"opened_slots": "slotqueue", "booking_conflicts": "slotqueue"}
+PRIVATE_TABLES = {"opened_slots": "slotqueue", "booking_conflicts": "slotqueue",
+                  "credentials": "slotqueue"}
 
 
 def live_schema(table: str) -> str:

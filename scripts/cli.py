@@ -11,6 +11,7 @@ from slotqueue.database import resolve_url
 from slotqueue.scripts import (
     audit_cmd,
     entry_cmds,
+    http_cmds,
     projection_cmds,
     seed_cmd,
     service_cmds,
@@ -30,6 +31,7 @@ app = typer.Typer(
 )
 entry_cmds.register(app)
 view_cmds.register(app)
+http_cmds.register(app)
 audit_cmd.register(app)
 service_cmds.register(app)
 app.command()(seed_cmd.seed)

@@ -9,13 +9,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from slotqueue.adapters.booking import Booker, make_booker
 from slotqueue.adapters.monitor import MonitorReader
 from slotqueue.adapters.presets import PresetSource
+from slotqueue.adapters.sms import ConsoleSms, SmsSender
 from slotqueue.aggregates.watermark import SLOT_OPENED, Watermark
 from slotqueue.application.queue import SlotQueue
 from slotqueue.database import DatabaseClock, resolve_url
@@ -24,7 +25,7 @@ from slotqueue.processes.dispatcher import Dispatcher, DispatchPolicy, Summary
 from slotqueue.processes.feed import EventFeed
 from slotqueue.processes.projection_runner import SupervisedProjection
 from slotqueue.processes.queue_view import QueueView
-from slotqueue.processes.service import Ticker, Timing, run_service
+from slotqueue.processes.service import Background, Ticker, Timing, run_service
 from slotqueue.processes.writer import Writer
 from slotqueue.projections.dispatch_snapshot import load_snapshot
 from slotqueue.projections.maintenance import catch_up
@@ -32,6 +33,9 @@ from slotqueue.projections.messages import Texts
 from slotqueue.projections.queue_projection import QueueTablesProjection, QueueTablesView
 from slotqueue.sessions import Timeouts, bounded_url, limit_statements
 from slotqueue.settings import Settings
+
+if TYPE_CHECKING:
+    from slotqueue.api.deps import Deps
 from slotqueue.store import (  # noqa: F401 - the entry points' one import
     NotMigrated,
     make_view,
@@ -190,14 +194,58 @@ def make_ticker(settings: Settings, url: str, booker: Booker | None = None,
                   on_summary)
 
 
+def _projection(settings: Settings, url: str) -> SupervisedProjection:
+    return SupervisedProjection(store_env(url, timeouts=Timeouts.of(settings)),
+                                texts=message_texts(settings))
+
+
 def run_forever(settings: Settings, url: str, stop: threading.Event | None = None,
                 on_summary: Callable[[Summary], None] | None = None,
                 booker: Booker | None = None) -> None:
     """`slotqueue run`: the dispatcher and the projections until SIGTERM or `stop`."""
-    run_service(make_ticker(settings, url, booker, on_summary),
-                SupervisedProjection(store_env(url, timeouts=Timeouts.of(settings)),
-                                     texts=message_texts(settings)), stop,
-                describe={"booker": settings.booker})
+    run_service(make_ticker(settings, url, booker, on_summary), _projection(settings, url),
+                stop, describe={"booker": settings.booker})
+
+
+def api_deps(svc: Service, sms: SmsSender | None = None) -> Deps:
+    """What the HTTP handlers share: the service, a pool for reads, the SMS sender, limits."""
+    from psycopg_pool import ConnectionPool  # noqa: PLC0415 - HTTP only: commands skip it
+
+    from slotqueue.api.deps import Deps  # noqa: PLC0415
+    from slotqueue.api.idempotency import Idempotency  # noqa: PLC0415
+    from slotqueue.api.limits import RateLimits  # noqa: PLC0415
+
+    s = svc.settings
+    timeouts = Timeouts.of(s)
+    reads = ConnectionPool(bounded_url(svc.url, timeouts), min_size=1, max_size=10,
+                           kwargs={"autocommit": True}, open=True,
+                           configure=lambda conn: limit_statements(conn, timeouts.statement_ms))
+    return Deps(svc=svc, reads=reads, sms=sms or ConsoleSms(),
+                limits=RateLimits(s.rate_limit_per_ip, s.rate_limit_per_phone),
+                idempotency=Idempotency(reads))
+
+
+def serve(settings: Settings, url: str, host: str, port: int) -> None:
+    """`slotqueue serve`: the HTTP API with the dispatcher and the projections beside it,
+    until SIGTERM or Ctrl-C; requests under way and the tick under way finish first."""
+    import uvicorn  # noqa: PLC0415 - only `serve` needs the server
+
+    from slotqueue.api.app import create_app  # noqa: PLC0415
+
+    svc = build(settings, url, pool_size=4)
+    deps = api_deps(svc)
+    background = Background(make_ticker(settings, url), _projection(settings, url),
+                            describe={"booker": settings.booker, "http": f"{host}:{port}"})
+    server = uvicorn.Server(uvicorn.Config(
+        create_app(deps), host=host, port=port, log_config=None, access_log=False,
+        lifespan="off", timeout_graceful_shutdown=15, server_header=False))
+    background.start()
+    try:
+        server.run()
+    finally:
+        background.stop()
+        deps.reads.close()
+        svc.close()
 
 
 def message_texts(settings: Settings) -> Texts:

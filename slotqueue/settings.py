@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
@@ -53,6 +54,33 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     brand_name: str = Field(default="DMV Queue", min_length=1, max_length=40)
     payment_link_url: str | None = None  # a Stripe Payment Link; client_reference_id is added
+    http_host: str = Field(default="127.0.0.1", min_length=1, max_length=255)
+    http_port: int = Field(default=8000, ge=1, le=65_535)
+    public_url: str = Field(default="http://127.0.0.1:8000", max_length=500)
+    rate_limit_per_ip: str = "120/minute"
+    rate_limit_per_phone: str = "10/10 minutes"
+
+    @field_validator("payment_link_url", "public_url")
+    @classmethod
+    def _web_address(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None if value is None else value
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or any(
+                c.isspace() for c in value.strip()) or len(value) > 500:
+            raise ValueError("not an http(s) address")
+        return value.strip()
+
+    @field_validator("rate_limit_per_ip", "rate_limit_per_phone")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse  # noqa: PLC0415 - only what reads it needs the library
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError("not a rate like '120/minute' or '10/10 minutes'") from None
+        return value
 
     @field_validator("*", mode="before")
     @classmethod

@@ -1,0 +1,53 @@
+"""The HTTP API as a FastAPI application: one router per audience, problem+json errors, and a
+log line per request that carries the route and status (never a query string, a token or a
+full phone number). Built by the composition root with the handlers' shared `Deps`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+
+from fastapi import APIRouter, FastAPI, Request, Response
+
+from slotqueue import __version__
+from slotqueue.api import customer, errors, operator, ops, public, webhooks
+from slotqueue.api.deps import Deps
+
+log = logging.getLogger("slotqueue.http")
+DESCRIPTION = """The slotqueue HTTP API: customers join the queue by proving their phone and
+manage their place; operators and auditors read and act with API keys; payment and SMS
+providers report by signed webhooks. Errors are `application/problem+json`; every POST that
+creates something accepts `Idempotency-Key`."""
+
+
+def _route(request: Request) -> str:
+    route = request.scope.get("route")
+    return getattr(route, "path", "unmatched")
+
+
+def create_app(deps: Deps, routers: Iterable[APIRouter] = ()) -> FastAPI:
+    app = FastAPI(title="slotqueue", version=__version__, description=DESCRIPTION,
+                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
+    app.state.deps = deps
+    errors.install(app)
+    for router in (public.router, customer.router, operator.router, webhooks.router,
+                   ops.router, *routers):
+        app.include_router(router)
+
+    @app.middleware("http")
+    async def request_line(request: Request,
+                           call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        elapsed = time.perf_counter() - started
+        route = _route(request)
+        observe = getattr(deps, "observe", None)
+        if observe is not None:
+            observe(request.method, route, response.status_code, elapsed)
+        log.info("request", extra={"fields": {
+            "method": request.method, "route": route, "status": response.status_code,
+            "ms": round(elapsed * 1000, 1)}})
+        return response
+
+    return app
