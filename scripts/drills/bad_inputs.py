@@ -30,6 +30,7 @@ from slotqueue.scripts import harness
 NO_ID = "5b0c0c1e-0000-4000-8000-00000000dead"  # a well-formed id nobody has
 HUGE = "9" * 5000
 SQL_BOMB = "x'); DROP TABLE customers; --"
+GROUPS = ("projections", "api-keys")  # commands with subcommands, each counted apart
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Case:
 
     @property
     def command(self) -> str:
-        return " ".join(self.args[:2]) if self.args[0] == "projections" else self.args[0]
+        return " ".join(self.args[:2]) if self.args[0] in GROUPS else self.args[0]
 
 
 def _case(name: str, *args: str, needles: tuple[str, ...] | str | None = None,
@@ -168,6 +169,20 @@ CASES: tuple[Case, ...] = (
           needles="slotqueue_drill_missing", env={"DATABASE_URL": "@{MISSING_DB_URL}"}),
     _case("locations-list bad log format", "locations-list",
           needles=("SLOTQUEUE_LOG_FORMAT", "'xml'"), env={"SLOTQUEUE_LOG_FORMAT": "xml"}),
+    _case("api-keys create unknown role", "api-keys", "create", "--name", "ops-x", "--role",
+          "root", needles="'root'"),
+    _case("api-keys create empty name", "api-keys", "create", "--name", "", "--role",
+          "operator", needles="''"),
+    _case("api-keys create SQL-laden name", "api-keys", "create", "--name", SQL_BOMB, "--role",
+          "auditor", needles=SQL_BOMB),
+    _case("api-keys revoke unknown key", "api-keys", "revoke", "nobody-key",
+          needles="nobody-key"),
+    _case("api-keys list missing database", "api-keys", "list",
+          needles="slotqueue_drill_missing", env={"DATABASE_URL": "@{MISSING_DB_URL}"}),
+    _case("serve bad port setting", "serve", needles=("SLOTQUEUE_HTTP_PORT", "'99999'"),
+          env={"SLOTQUEUE_HTTP_PORT": "99999"}),
+    _case("serve bad log format", "serve", needles=("SLOTQUEUE_LOG_FORMAT", "'xml'"),
+          env={"SLOTQUEUE_LOG_FORMAT": "xml"}),
     _case("projections status bad setting", "projections", "status",
           needles=("SLOTQUEUE_RUN_TIMEOUT_SECONDS", "'soon'"),
           env={"SLOTQUEUE_RUN_TIMEOUT_SECONDS": "soon"}),
