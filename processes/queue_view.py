@@ -83,9 +83,13 @@ class QueueView:
                          entry.deposit_status, customer.location_ids, customer.selection)
 
     def heads(self, location_id: UUID) -> Iterator[Ranked]:
-        """The candidate index's group heads at a location, with their ranks."""
+        """The candidate index's group heads at a location, in rank order. Their ranks are
+        not computed here (0): only the winner's is needed (`with_rank`)."""
         for candidate in self.index.heads(location_id):
-            yield Ranked(candidate, self.rank(candidate.entry_id) or 0)
+            yield Ranked(candidate, 0)
+
+    def with_rank(self, item: Ranked) -> Ranked:
+        return Ranked(item.candidate, self.rank(item.candidate.entry_id) or 0)
 
     def ranked_front(self, count: int) -> Iterator[Ranked]:
         for rank, entry in self.front(count):

@@ -13,7 +13,7 @@ next intent (`processes.run_journal`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -43,7 +43,7 @@ from slotqueue.aggregates.queue_policy import (
     nudge_day,
     passed_over,
 )
-from slotqueue.processes.queue_view import SlotState
+from slotqueue.processes.queue_view import QueueView, SlotState
 from slotqueue.processes.run_journal import RunJournal
 from slotqueue.processes.writer import Writer
 
@@ -62,11 +62,13 @@ class Rules:
     location_name: Callable[[UUID], str]
 
 
-def choose(heads: Iterable[Ranked], front: Iterable[Ranked], check: Check,
-           opportunity_rank: int) -> Choice:
+def choose(view: QueueView, location_id: UUID, check: Check, opportunity_rank: int) -> Choice:
     """First eligible wins; those of rank ≤ opportunity_rank ahead of the winner who failed
     only on their windows were passed over (queue_policy's rules, fed by the view)."""
-    winner = first_eligible(heads, check)
+    winner = first_eligible(view.heads(location_id), check)
+    if winner is not None:
+        winner = view.with_rank(winner)
+    front = view.ranked_front(opportunity_rank)
     return Choice(winner, passed_over(front, winner, opportunity_rank, check))
 
 
@@ -108,9 +110,7 @@ class SlotDecider:
             return True
         check = partial(first_failed_check, location_id=slot.location_id,
                         slot_utc=slot.slot_datetime, presets=self.rules.presets, now=self.now)
-        choice = choose(self.view.heads(slot.location_id),
-                        self.view.ranked_front(self.rules.opportunity_rank), check,
-                        self.rules.opportunity_rank)
+        choice = choose(self.view, slot.location_id, check, self.rules.opportunity_rank)
         nudged = self._nudges(choice.passed_over, slot.id)
         passed = [item.candidate.customer_id for item in choice.passed_over]
         if choice.winner is None:

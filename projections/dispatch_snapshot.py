@@ -105,13 +105,19 @@ SCAN_SQL = "SELECT last_processed_at FROM queue_watermarks WHERE key = %s"
 
 
 def _customers(conn: psycopg.Connection[Any]) -> list[CustomerState]:
+    """Customers' choices; equal choices share one Selection and one location set (a queue of
+    100k holds far fewer distinct choices than customers)."""
     found: dict[Any, CustomerState] = {}
+    selections: dict[tuple[Any, ...], Selection] = {}
+    places: dict[tuple[Any, ...], frozenset[UUID]] = {}
     for customer_id, tz, horizon, rule, days, blocks in conn.execute(SELECTIONS_SQL):
-        found[customer_id] = CustomerState(customer_id, Selection(
-            tz, horizon, rule, tuple(days or ()), tuple(blocks or ())))
+        key = (tz, horizon, rule, tuple(days or ()), tuple(blocks or ()))
+        found[customer_id] = CustomerState(customer_id, selections.setdefault(
+            key, Selection(*key)))
     for customer_id, locations in conn.execute(LOCATIONS_SQL):
-        found.setdefault(customer_id, CustomerState(customer_id)).location_ids = frozenset(
-            locations)
+        where = tuple(sorted(locations))
+        found.setdefault(customer_id, CustomerState(customer_id)).location_ids = (
+            places.setdefault(where, frozenset(where)))
     return list(found.values())
 
 
