@@ -15,7 +15,6 @@ import typer
 from slotqueue.adapters.locations import Location, all_locations, resolve
 from slotqueue.aggregates.errors import InvalidInput
 from slotqueue.projections import audit, slot_audit
-from slotqueue.projections.customer_audit import customer_openings
 from slotqueue.projections.slot_audit import normalised_key
 from slotqueue.projections.wording import check_in_words, local_time, mask_phone
 from slotqueue.scripts.common import JsonOption, emit, parse_customer, parse_id, service
@@ -23,20 +22,7 @@ from slotqueue.scripts.common import JsonOption, emit, parse_customer, parse_id,
 
 def parse_as_of(text: str | None, timezone: str) -> datetime | None:
     """ISO 8601; a time without an offset is local time in SLOTQUEUE_TIMEZONE."""
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInput(f"invalid --as-of {text!r}: expected ISO 8601, "
-                           "e.g. 2026-11-23T08:30 or 2026-11-23T18:30Z") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(timezone))
-
-
-def _line(line: audit.Line, tz: ZoneInfo) -> dict[str, Any]:
-    return {"at": line.at, "name": line.name, "aggregate": line.aggregate,
-            "aggregate_id": line.aggregate_id, "status": line.status,
-            "deposit_status": line.deposit_status, "data": line.data}
+    return audit.as_of_moment(text, timezone, "--as-of")
 
 
 def _stamp(moment: datetime, tz: ZoneInfo) -> str:
@@ -190,25 +176,19 @@ def audit_command(
         moment = parse_as_of(as_of, tz)
         if entry is not None:
             eid = parse_id(entry, "queue entry id")
-            lines = audit.entry_history(svc.app, eid, moment)
-            state = audit.entry_state(audit.state_as_of(svc.app, eid, moment))  # type: ignore[arg-type]
-            found = None
+            found = audit.entry_audit(svc.app, eid, moment)
         else:
             cid = parse_customer(svc, customer or "")
-            lines = audit.customer_history(svc.app, cid, moment)
-            state = audit.customer_state(svc.app, cid, moment)
             with svc.connect() as conn:
-                found = customer_openings(svc.app, conn, svc.app.customer(cid), limit, moment)
-    rows = [_line(line, ZoneInfo(tz)) for line in lines]
-    if found is None:
-        emit(as_json, {"events": rows, "state": state},
-             lambda: _text(rows, state, ZoneInfo(tz)))
+                found = audit.customer_audit(svc.app, conn, cid, moment, limit)
+    rows, state = found["events"], found["state"]
+    if entry is not None:
+        emit(as_json, found, lambda: _text(rows, state, ZoneInfo(tz)))
         return
     summary = found["summary"]
     total = (summary["openings_at_your_locations"]
              + summary["won_elsewhere_by_someone_behind"])
-    passed = [o for o in found["openings"] if o["passed_over"]]  # kept for earlier readers
-    emit(as_json, {**found, "passed_over": passed, "events": rows, "state": state},
+    emit(as_json, found,
          lambda: "\n".join([_customer_text(state, found, total, tz), "history:",
                             _text(rows, state, ZoneInfo(tz))]))
 
