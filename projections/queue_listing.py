@@ -1,5 +1,6 @@
-"""The queue as an operator reads it (`slotqueue queue`): entries in rank order with their
-rank, masked phone, deposit deadline while it applies, windows and locations by name."""
+"""The queue as an operator reads it (`slotqueue queue`, `GET /v1/queue`): entries in rank
+order with their rank, masked phone, deposit deadline while it applies, windows and locations
+by name, a page at a time (after a position in rank order)."""
 
 from __future__ import annotations
 
@@ -16,15 +17,18 @@ from slotqueue.projections.queries import RANK_ORDER
 from slotqueue.projections.wording import deposit_deadline, mask_phone
 
 # Ranks count ranked entries only; `place` orders the chosen entries the same way. A location
-# the monitor removed reads as its id.
+# the monitor removed reads as its id. `{after}` is empty, or _AFTER for a page after a
+# position; the total counts the whole status, whatever the page.
+_AFTER = f"AND ({RANK_ORDER}) > (%(after_at)s, %(after_id)s)"
+_COUNT = "SELECT count(*) FROM queue_entries WHERE status = ANY(%(statuses)s)"
 _QUEUE_SQL = f"""
 WITH ranks AS (
   SELECT id, row_number() OVER (ORDER BY {RANK_ORDER}) AS rank
   FROM queue_entries WHERE status = ANY(%(ranked)s)
 ), chosen AS (
-  SELECT id, customer_id, status, deposit_status, deposit_expires_at,
-         row_number() OVER (ORDER BY {RANK_ORDER}) AS place, count(*) OVER () AS total
-  FROM queue_entries WHERE status = ANY(%(statuses)s)
+  SELECT id, customer_id, status, deposit_status, deposit_expires_at, created_at,
+         row_number() OVER (ORDER BY {RANK_ORDER}) AS place
+  FROM queue_entries WHERE status = ANY(%(statuses)s) {{after}}
   ORDER BY {RANK_ORDER} LIMIT %(limit)s
 )
 SELECT q.id, q.customer_id, r.rank, c.phone, q.status, q.deposit_status, q.deposit_expires_at,
@@ -32,7 +36,8 @@ SELECT q.id, q.customer_id, r.rank, c.phone, q.status, q.deposit_status, q.depos
        ARRAY(SELECT coalesce(l.name, p.location_id::text)
              FROM user_location_preferences p LEFT JOIN locations l ON l.id = p.location_id
              WHERE p.customer_id = q.customer_id ORDER BY 1) AS locations,
-       q.total
+       ({_COUNT}) AS total,
+       q.created_at
 FROM chosen q
 JOIN customers c ON c.id = q.customer_id
 LEFT JOIN ranks r ON r.id = q.id
@@ -52,6 +57,7 @@ class QueueRow:
     deposit_due: datetime | None  # only while the deposit is required
     selection: dict[str, Any] | None
     locations: list[str]
+    joined_at: datetime  # with the id, the entry's position in rank order (a page's cursor)
 
 
 def _selection(row: tuple[Any, ...]) -> dict[str, Any] | None:
@@ -62,18 +68,24 @@ def _selection(row: tuple[Any, ...]) -> dict[str, Any] | None:
             "custom_weekdays": list(days or ()), "time_block_keys": list(blocks or ())}
 
 
-def queue(conn: psycopg.Connection[Any], status: str | None = None, limit: int = 50
-          ) -> tuple[list[QueueRow], int]:
-    """Entries of `status` (default: the ranked ones) in rank order, at most `limit`, and how
-    many there are in all."""
+def queue(conn: psycopg.Connection[Any], status: str | None = None, limit: int = 50,
+          after: tuple[datetime, UUID] | None = None) -> tuple[list[QueueRow], int]:
+    """Entries of `status` (default: the ranked ones) in rank order, at most `limit` of them
+    after the position `after` (join time, id) when given, and how many there are in all."""
     if status is not None and status not in lc.STATUSES:
-        raise InvalidInput(f"unknown status {status!r}: one of {', '.join(lc.STATUSES)}")
+        raise InvalidInput(f"unknown status {status!r}: one of {', '.join(lc.STATUSES)}",
+                           field="status")
     statuses = list(lc.RANKED) if status is None else [status]
-    rows = conn.execute(_QUEUE_SQL, {"ranked": list(lc.RANKED), "statuses": statuses,
-                                     "limit": limit}).fetchall()
+    after_at, after_id = after or (None, None)
+    rows = conn.execute(_QUEUE_SQL.format(after="" if after is None else _AFTER),
+                        {"ranked": list(lc.RANKED), "statuses": statuses, "limit": limit,
+                         "after_at": after_at, "after_id": after_id}).fetchall()
     found = [QueueRow(queue_entry_id=r[0], customer_id=r[1], rank=r[2], phone=mask_phone(r[3]),
                       status=r[4], deposit_status=r[5],
                       deposit_due=deposit_deadline(r[4], r[5], r[6]),
-                      selection=_selection(r[7:12]), locations=list(r[12]))
+                      selection=_selection(r[7:12]), locations=list(r[12]), joined_at=r[14])
              for r in rows]
-    return found, int(rows[0][13]) if rows else 0
+    if rows or after is None:
+        return found, int(rows[0][13]) if rows else 0
+    counted = conn.execute(_COUNT, {"statuses": statuses}).fetchone()
+    return found, int(counted[0]) if counted else 0
