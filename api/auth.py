@@ -58,8 +58,10 @@ def signed_in(request: Request) -> Principal:
 def role(*allowed: str) -> Callable[..., Principal]:
     def check(principal: Principal = Depends(signed_in)) -> Principal:  # noqa: B008
         if principal.role not in allowed:
+            own = (" (a customer token reads only its own customer: GET /v1/me, "
+                   "GET /v1/me/history)" if principal.role == CUSTOMER else "")
             raise Problem(403, f"a {principal.role} may not do this: it needs "
-                               f"{' or '.join(allowed)}")
+                               f"{' or '.join(allowed)}{own}")
         return principal
     return check
 

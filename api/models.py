@@ -68,3 +68,142 @@ class Preset(BaseModel):
 class Location(BaseModel):
     id: UUID
     name: str
+
+
+# Operator and auditor endpoints (api/operator.py, api/audits.py). Times are UTC with `Z`;
+# a `_local` twin is local time with the zone, for a person.
+ENTRY_ID = "6f1c2a9e-3b7d-5e21-9a44-0c8d2f6b1e37"
+CUSTOMER_ID = "0b6a7c1e-9d3f-5a82-8e4b-7f2c1d9a6e05"
+
+
+class QueueRowOut(BaseModel):
+    rank: int | None = Field(examples=[1], description="None for a status that holds no rank.")
+    queue_entry_id: UUID = Field(examples=[ENTRY_ID])
+    customer_id: UUID = Field(examples=[CUSTOMER_ID])
+    phone: str = Field(examples=["+1 808 •••-0101"], description="Masked.")
+    status: str = Field(examples=["deposit_required"])
+    deposit_status: str = Field(examples=["required"])
+    deposit_due: datetime | None = Field(description="Only while the deposit is awaited.")
+    deposit_due_local: str | None = Field(examples=["Tue Dec 16, 10:45 AM HST"])
+    joined_at: datetime
+    joined_at_local: str
+    windows: str = Field(examples=["weekdays, within 4 weeks, early morning or afternoon"])
+    selection: dict[str, object] | None
+    locations: list[str] = Field(examples=[["Kaneohe", "Kapolei"]])
+
+
+class QueuePage(BaseModel):
+    entries: list[QueueRowOut]
+    total: int = Field(description="Entries of this status in all, whatever the page.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; None at "
+                                                "the end.")
+
+
+class BookingOut(BaseModel):
+    location_id: UUID | None
+    location: str | None = Field(examples=["Kapolei"])
+    slot: datetime
+    slot_local: str = Field(examples=["Tue Dec 16, 10:45 AM HST"])
+
+
+class OperatorEntryOut(BaseModel):
+    """An entry as operators and auditors read it (and the answer to an operator action)."""
+
+    queue_entry_id: UUID = Field(examples=[ENTRY_ID])
+    customer_id: UUID = Field(examples=[CUSTOMER_ID])
+    phone: str = Field(examples=["+1 808 •••-0101"], description="Masked.")
+    status: str = Field(examples=["paused"])
+    deposit_status: str = Field(examples=["paid"])
+    rank: int | None = Field(examples=[3])
+    joined_at: datetime
+    joined_at_local: str
+    deposit_due: datetime | None
+    deposit_due_local: str | None
+    deposit_paid_at: datetime | None
+    deposit_paid_at_local: str | None
+    payment_refs: list[str] = Field(examples=[["pi_3PqX"]])
+    refunds_due: list[str]
+    booking: BookingOut | None
+    booking_conflicts: list[UUID]
+    windows: str = Field(examples=["weekdays, within 4 weeks, early morning"])
+    locations: list[Location]
+    refunded_payment_refs: list[str] | None = Field(
+        default=None, description="Only in the answer to a refund.")
+
+
+class AuditEventOut(BaseModel):
+    at: datetime
+    at_local: str = Field(examples=["Tue Dec 16, 10:45 AM HST"])
+    name: str = Field(examples=["Paused"])
+    aggregate: str = Field(examples=["QueueEntry"])
+    aggregate_id: UUID
+    status: str | None = Field(description="The entry's status right after the event.")
+    deposit_status: str | None
+    data: dict[str, object] = Field(
+        description="The event's facts; `by` is who acted (`key:<API key name>`, "
+                    "`customer:<id>`, or null for the dispatcher and the command line).",
+        examples=[{"paused_from": "active", "status": "paused", "by": "key:ops-alice"}])
+
+
+class EntryAuditOut(BaseModel):
+    events: list[AuditEventOut]
+    state: dict[str, object] | None = Field(description="The entry as of `as_of` (or now).")
+
+
+class CustomerAuditOut(BaseModel):
+    summary: dict[str, object] = Field(description=(
+        "Openings decided while the customer queued, counted by who got them, and the first "
+        "check the customer failed at their locations."))
+    openings: list[dict[str, object]] = Field(description="The ones that matter most first.")
+    passed_over: list[dict[str, object]]
+    events: list[AuditEventOut]
+    state: dict[str, object]
+
+
+class SlotAuditOut(BaseModel):
+    slots: list[dict[str, object]] = Field(description=(
+        "Every opening of the slot: outcome, winner and rank, its events (preset rules in "
+        "force, attempts) and the first check each customer ahead of the winner failed."))
+
+
+class OpeningOut(BaseModel):
+    slot_id: UUID
+    slot_key: str = Field(examples=["5c0e…|2026-12-16|10:45:00"])
+    location_id: UUID
+    location: str = Field(examples=["Kapolei"])
+    slot_date: str = Field(examples=["2026-12-16"])
+    slot_time: str = Field(examples=["10:45:00"])
+    slot_datetime: datetime
+    slot_datetime_local: str
+    first_seen: datetime
+    decided_at: datetime
+    decided_at_local: str
+    outcome: str = Field(examples=["booked", "attempt_failed", "no_eligible_customer",
+                                   "weekend"])
+    winner_entry_id: UUID | None
+    winner_rank: int | None = Field(examples=[4])
+    opening: int = Field(description="The slot's n-th opening (listing period).")
+
+
+class OpeningsPage(BaseModel):
+    openings: list[OpeningOut]
+    next_cursor: str | None
+
+
+class MessageOut(BaseModel):
+    message_id: UUID
+    customer_id: UUID | None
+    phone: str = Field(examples=["+1 808 •••-0101"], description="Masked.")
+    message_type: str = Field(examples=["deposit_needed"])
+    status: str = Field(examples=["queued"], description=(
+        "Delivery status; every message is `queued` until deliveries are recorded."))
+    sent_at: datetime = Field(description="When the message was recorded (queued).")
+    sent_at_local: str
+    dedupe_key: str = Field(examples=[f"deposit_needed:{ENTRY_ID}"])
+    text: str | None
+    meta: dict[str, object]
+
+
+class MessagesPage(BaseModel):
+    messages: list[MessageOut]
+    next_cursor: str | None
