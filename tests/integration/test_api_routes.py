@@ -1,0 +1,222 @@
+"""Every route of the HTTP API, walked with no credentials, a customer token, an auditor key
+and an operator key, answers 401, 403 or 2xx as the table below says (spec service §2).
+
+The table is the list of who may call what. A route the app has that the table lacks fails
+this test: that is the point. Whoever adds a route adds its row here (who may call it, the real
+ids its path takes, a body that succeeds), so no route ever ships without a decision about who
+may call it. Routes the spec names but nobody has built yet may be listed ahead; they are not
+walked until the app has them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import pytest
+from api_support import Api, bearer, make_api
+from dispatch_world import GRACE, World, next_weekday
+from fastapi import APIRouter
+from fastapi.routing import iter_route_contexts
+
+from slotqueue.settings import Settings
+
+PUBLIC = "public"  # anyone, any credentials
+SIGNED = "signed"  # a provider's signature, nothing else: 400/401 without one
+CUSTOMER = "customer"  # a customer token
+READER = "reader"  # an operator or an auditor key
+OPERATOR = "operator"  # an operator key
+CALLERS = ("nobody", "customer", "auditor", "operator")
+MAY = {PUBLIC: set(CALLERS), CUSTOMER: {"customer"}, READER: {"auditor", "operator"},
+       OPERATOR: {"operator"}}
+
+
+@dataclass
+class Walk:
+    """Real ids to fill paths with, and subjects in the state a call needs."""
+
+    api: Api
+    world: World
+    me: dict[str, Any]  # the customer caller's join answer
+    me_phone: str
+    slot: dict[str, str]
+    phones: Any = field(default_factory=lambda: itertools.count(200))
+
+    @property
+    def app(self) -> Any:
+        return self.world.svc.app
+
+    def entry(self, status: str) -> dict[str, str]:
+        """A fresh entry of another customer: queued, paused, or canceled with a paid deposit
+        (something to refund)."""
+        now, phone = self.world.now, f"+1808555{next(self.phones):04d}"
+        eid = self.app.join(phone, None, now).queue_entry_id
+        if status == "paused":
+            self.app.pause(eid, now)
+        if status == "refundable":
+            self.app.require_deposit(eid, now, GRACE)
+            self.app.record_payment(eid, f"pay-{phone}", now)
+            self.app.cancel(eid, now)
+        self.world.svc.catch_up()
+        return {"id": str(eid)}
+
+    def my_entry(self, status: str) -> dict[str, str]:
+        """The customer caller's open entry, queued or paused (a new one after a cancel)."""
+        now, customer = self.world.now, self.app.customer(UUID(self.me["customer_id"]))
+        eid = customer.open_entry_id or self.app.join(self.me_phone, None, now).queue_entry_id
+        current = self.app.entry(eid).status
+        if status == "paused" and current != "paused":
+            self.app.pause(eid, now)
+        if status == "queued" and current == "paused":
+            self.app.resume(eid, now)
+        self.world.svc.catch_up()
+        return {}
+
+    def phone(self) -> dict[str, str]:
+        return {"phone": f"808-555-{next(self.phones):04d}"}
+
+    def code(self) -> dict[str, str]:
+        body = self.phone()
+        assert self.api.client.post("/v1/verifications", json=body).status_code == 202
+        return {**body, "code": self.api.last_code("+1" + body["phone"].replace("-", ""))}
+
+
+Params = Callable[[Walk], dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    access: str
+    params: Params = lambda _: {}  # path parameters, the subject made ready for the 2xx call
+    body: Callable[[Walk], Any] | None = None  # a JSON body that succeeds (made per call)
+    ok: tuple[int, ...] = ()  # statuses that count as success; empty: any 2xx
+
+
+def _queued(w: Walk) -> dict[str, str]:
+    return w.entry("queued")
+
+
+ROUTES: dict[tuple[str, str], Rule] = {
+    ("GET", "/openapi.json"): Rule(PUBLIC),
+    ("GET", "/docs"): Rule(PUBLIC),
+    ("GET", "/docs/oauth2-redirect"): Rule(PUBLIC),
+    ("GET", "/healthz"): Rule(PUBLIC),
+    ("GET", "/readyz"): Rule(PUBLIC, ok=(200, 503)),  # 503: no dispatcher has run here
+    ("GET", "/metrics"): Rule(PUBLIC),
+    ("GET", "/v1/presets"): Rule(PUBLIC),
+    ("GET", "/v1/locations"): Rule(PUBLIC),
+    ("POST", "/v1/verifications"): Rule(PUBLIC, body=Walk.phone),
+    ("POST", "/v1/customers"): Rule(PUBLIC, body=Walk.code),
+    ("POST", "/v1/webhooks/stripe"): Rule(SIGNED),
+    ("POST", "/v1/webhooks/twilio/status"): Rule(SIGNED),
+    ("POST", "/v1/webhooks/twilio/inbound"): Rule(SIGNED),
+    ("GET", "/v1/me"): Rule(CUSTOMER),
+    ("PUT", "/v1/me/windows"): Rule(CUSTOMER, body=lambda _: {"horizon": "w4",
+                                                             "blocks": ["early"]}),
+    ("PUT", "/v1/me/locations"): Rule(CUSTOMER, body=lambda _: {"location_ids": ["Kapolei"]}),
+    ("POST", "/v1/me/pause"): Rule(CUSTOMER, params=lambda w: w.my_entry("queued")),
+    ("POST", "/v1/me/resume"): Rule(CUSTOMER, params=lambda w: w.my_entry("paused")),
+    ("POST", "/v1/me/cancel"): Rule(CUSTOMER, params=lambda w: w.my_entry("queued")),
+    ("GET", "/v1/me/history"): Rule(CUSTOMER),
+    ("GET", "/v1/queue"): Rule(READER),
+    ("GET", "/v1/entries/{id}"): Rule(READER, params=_queued),
+    ("POST", "/v1/entries/{id}/pause"): Rule(OPERATOR, params=_queued),
+    ("POST", "/v1/entries/{id}/resume"): Rule(OPERATOR, params=lambda w: w.entry("paused")),
+    ("POST", "/v1/entries/{id}/cancel"): Rule(OPERATOR, params=_queued),
+    ("POST", "/v1/entries/{id}/refund"): Rule(OPERATOR,
+                                              params=lambda w: w.entry("refundable")),
+    ("POST", "/v1/entries/{id}/require-deposit"): Rule(OPERATOR, params=_queued),
+    ("GET", "/v1/audit/entries/{id}"): Rule(READER, params=_queued),
+    ("GET", "/v1/audit/customers/{id}"): Rule(READER, params=lambda w: {
+        "id": w.me["customer_id"]}),
+    ("GET", "/v1/audit/slots/{location_id}/{date}/{time}"): Rule(READER,
+                                                                 params=lambda w: w.slot),
+    ("GET", "/v1/openings"): Rule(READER),
+    ("GET", "/v1/messages"): Rule(READER),
+}
+
+
+def expected(rule: Rule, caller: str) -> str:
+    if rule.access == SIGNED:
+        return "400/401"
+    if caller in MAY[rule.access]:
+        return "ok"
+    return "401" if caller == "nobody" else "403"
+
+
+def answered(rule: Rule, status: int) -> str:
+    if rule.access == SIGNED and status in (400, 401):
+        return "400/401"
+    if status in rule.ok or (not rule.ok and 200 <= status < 300):
+        return "ok"
+    return str(status)
+
+
+def app_routes(api: Api) -> list[tuple[str, str]]:
+    found = []
+    for route in iter_route_contexts(api.client.app.routes):  # type: ignore[attr-defined]
+        methods = sorted(set(route.methods or {"*"}) - {"HEAD"})
+        found += [(method, route.path) for method in methods]
+    return found
+
+
+@pytest.fixture
+def settings(database_url, monkeypatch):
+    monkeypatch.setenv("SLOTQUEUE_STRIPE_WEBHOOK_SECRET", "whsec_route_walk")  # so 400, not 503
+    return Settings(database_url=database_url)
+
+
+@pytest.fixture
+def walk(service, db):
+    api = make_api(service)
+    world = World(service, db, db.execute("SELECT now()").fetchone()[0])
+    kapolei = world.location("Kapolei")
+    world.customer([kapolei], blocks=("early",))
+    day = next_weekday(world.today, 2, weeks=1)
+    world.open_slot(kapolei, day, "8:30")
+    world.dispatch("stub")
+    me = api.join("808-555-0199", "+18085550199")
+    yield Walk(api, world, me, "+18085550199",
+               {"location_id": str(kapolei), "date": day.isoformat(), "time": "08:30"})
+    api.deps.reads.close()
+
+
+def test_every_route_of_the_app_is_in_the_table(walk):
+    missing = [route for route in app_routes(walk.api) if route not in ROUTES]
+    assert not missing, (f"routes with no row in ROUTES (who may call them?): {missing}; "
+                         "add one to tests/integration/test_api_routes.py")
+
+
+def test_every_route_answers_each_caller_as_the_table_says(walk):
+    api = walk.api
+    headers = {"nobody": {}, "customer": bearer(walk.me["customer_token"]),
+               "auditor": bearer(api.key("walk-auditor", "auditor")),
+               "operator": bearer(api.key("walk-operator", "operator"))}
+    wrong = []
+    for method, path in app_routes(api):
+        rule = ROUTES.get((method, path))
+        if rule is None:
+            continue  # the test above names it
+        url = path.format(**rule.params(walk))
+        for caller in CALLERS:
+            body = rule.body(walk) if rule.body else None
+            answer = api.client.request("GET" if method == "*" else method, url,
+                                        headers=headers[caller], json=body)
+            if answered(rule, answer.status_code) != expected(rule, caller):
+                wrong.append(f"{method} {path} as {caller}: {answer.status_code}, expected "
+                             f"{expected(rule, caller)} ({answer.text[:160]})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_a_route_added_without_a_row_is_caught(service):
+    extra = APIRouter()
+    extra.get("/v1/someone-elses-route")(lambda: {})
+    api = make_api(service, (extra,))
+    try:
+        assert ("GET", "/v1/someone-elses-route") in app_routes(api)
+        assert ("GET", "/v1/someone-elses-route") not in ROUTES
+    finally:
+        api.deps.reads.close()
