@@ -27,7 +27,7 @@ from slotqueue.projections import audit, operator_lists, slot_audit
 from slotqueue.projections.customer_view import times
 from slotqueue.projections.wording import check_in_words, local_time
 
-router = APIRouter(tags=["audit"])
+router = APIRouter()  # tagged "operator" by the router that includes it
 Reader, D = Depends(reader), Depends(deps)
 AS_OF = Query(None, description="ISO 8601 (`2026-11-23T18:30Z`, or local time in "
               "SLOTQUEUE_TIMEZONE without an offset; send `+` as `%2B`).")
@@ -40,7 +40,7 @@ def _events(rows: list[dict[str, Any]], tz: str) -> list[dict[str, Any]]:
     return [{**row, "at_local": local_time(row["at"], tz)} for row in rows]
 
 
-@router.get("/audit/entries/{id}", response_model=EntryAuditOut)
+@router.get("/audit/entries/{id}", response_model=EntryAuditOut, tags=["audit"])
 def audit_entry(id: UUID, as_of: str | None = AS_OF,
                 _: Principal = Reader, d: Deps = D) -> Json:
     """The entry's events (with who acted: `data.by`) up to `as_of`, and its state then."""
@@ -48,7 +48,7 @@ def audit_entry(id: UUID, as_of: str | None = AS_OF,
     return ok({**found, "events": _events(found["events"], d.timezone)})
 
 
-@router.get("/audit/customers/{id}", response_model=CustomerAuditOut)
+@router.get("/audit/customers/{id}", response_model=CustomerAuditOut, tags=["audit"])
 def audit_customer(id: UUID, as_of: str | None = AS_OF, limit: int = LIMIT,
                    _: Principal = Reader, d: Deps = D) -> Json:
     """The openings decided while the customer queued (a summary, then the `limit` that
@@ -67,7 +67,7 @@ def _slot(slot: dict[str, Any], names: dict[UUID, str], tz: str) -> dict[str, An
             "events": _events(slot["events"], tz), "ahead": ahead}
 
 
-@router.get("/audit/slots/{location_id}/{date}/{time}", response_model=SlotAuditOut)
+@router.get("/audit/slots/{location_id}/{date}/{time}", response_model=SlotAuditOut, tags=["audit"])
 def audit_slot(location_id: UUID, date: dt.date,
                time: str = Path(pattern=r"^\d{1,2}:\d{2}(:\d{2})?$", examples=["10:45"]),
                _: Principal = Reader, d: Deps = D) -> Json:
@@ -82,7 +82,7 @@ def audit_slot(location_id: UUID, date: dt.date,
     return ok({"slots": [_slot(s, names, d.timezone) for s in slots]})
 
 
-@router.get("/openings", response_model=OpeningsPage, tags=["operator"])
+@router.get("/openings", response_model=OpeningsPage)
 def openings(since: str | None = SINCE, limit: int = LIMIT, cursor: str | None = CURSOR,
              _: Principal = Reader, d: Deps = D) -> Json:
     """Decided openings, newest decision first: outcome, winner's entry and rank, location
@@ -97,7 +97,7 @@ def openings(since: str | None = SINCE, limit: int = LIMIT, cursor: str | None =
                    rows, limit, lambda r: (r["decided_at"], r["slot_id"]))})
 
 
-@router.get("/messages", response_model=MessagesPage, tags=["operator"])
+@router.get("/messages", response_model=MessagesPage)
 def messages(
     status: str | None = Query(None, description=(
         "Delivery status: queued, sending, sent, delivered, failed, suppressed or unknown. "
