@@ -41,7 +41,8 @@ def entry_view(app: SlotQueue, conn: psycopg.Connection[Any], entry_id: UUID, ti
         **times("joined_at", entry.joined_at, timezone), **times("deposit_due", due, timezone),
         **times("deposit_paid_at", entry.deposit_paid_at, timezone),
         "payment_refs": list(entry.payment_refs), "refunds_due": list(entry.refunds_due),
-        "booking": booking, "booking_conflicts": list(entry.conflicts),
+        "booking": booking,
+        "booking_conflicts": list(getattr(entry, "conflicts", [])),  # older snapshots: none
         "windows": windows_in_words(customer.selection, labels, timezone),
         "locations": [{"id": i, "name": names.get(i, str(i))} for i in customer.location_ids],
     }
