@@ -10,6 +10,7 @@ aggregate's version, and the intent to book is recorded before the booking adapt
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -57,6 +58,8 @@ class Summary:
     interrupted_attempt_count: int = 0
     opportunity_passed_sent_count: int = 0
     errors: list[str] = field(default_factory=list)
+    decisions: dict[str, int] = field(default_factory=dict)  # openings by recorded outcome
+    seconds: float = 0.0  # how long the run took
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,6 +88,7 @@ class Dispatcher:
     def tick(self, now: datetime | None = None) -> Summary:
         """One run at `now`: the database's clock, read with the monitor's rows, unless a
         caller (a test) moves time itself; then the rows it writes follow its clock."""
+        started = time.perf_counter()
         summary = Summary(dispatcher_run_id=uuid4())
         summary.old_watermark = self.view.scan_position
         since = self.watcher.since(self._last_now)
@@ -101,6 +105,7 @@ class Dispatcher:
         self._decide(summary, now)
         summary.new_watermark = self.view.scan_position
         self.view.prune()
+        summary.seconds = round(time.perf_counter() - started, 6)
         if summary.eventful:
             log.info("dispatch run", extra={"fields": summary.as_dict()})
         return summary
@@ -134,4 +139,5 @@ class Dispatcher:
         summary.booking_success_count = tally.successes
         summary.interrupted_attempt_count = tally.interrupted
         summary.opportunity_passed_sent_count = len(tally.nudged)
+        summary.decisions = dict(tally.outcomes)
         summary.errors += tally.conflicts

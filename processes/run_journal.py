@@ -7,6 +7,7 @@ and has the waiting decisions made again. The run's tally counts what was record
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,7 @@ from eventsourcing.persistence import IntegrityError
 
 from slotqueue.adapters.booking import BookingResult
 from slotqueue.aggregates.customer import Customer
-from slotqueue.aggregates.opened_slot import BOOKED, BOOKED_CONFLICT, OpenedSlot
+from slotqueue.aggregates.opened_slot import ATTEMPTING, BOOKED, BOOKED_CONFLICT, OpenedSlot
 from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.processes.writer import Writer
 
@@ -36,6 +37,9 @@ class Tally:
     successes: int = 0
     interrupted: int = 0
     conflicts: list[str] = field(default_factory=list)
+    # openings by the outcome this run recorded: nobody's (weekend, no eligible customer) or
+    # the attempt's end (booked, attempt_failed, skipped, booked_conflict)
+    outcomes: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,11 @@ class RunJournal:
         kind = type(event)
         if kind is OpenedSlot.Decided:
             self.tally.decided.add(event.originator_id)
+            if event.outcome != ATTEMPTING:
+                self.tally.outcomes[event.outcome] += 1
         elif kind in (OpenedSlot.AttemptFinished, OpenedSlot.AttemptAnsweredLate):
+            if kind is OpenedSlot.AttemptFinished:
+                self.tally.outcomes[event.outcome] += 1
             if event.outcome == BOOKED:
                 self.tally.successes += 1
             elif event.outcome == BOOKED_CONFLICT:

@@ -45,7 +45,8 @@ class Timing:
 
 
 class Ticker:
-    """Runs each dispatch in a worker thread so a hung one cannot block the schedule."""
+    """Runs each dispatch in a worker thread so a hung one cannot block the schedule;
+    `on_summary` gets the summary of every run that finished (metrics count idle runs too)."""
 
     def __init__(self, make_session: Callable[[], Session], server_started: Callable[[], Any],
                  timing: Timing, on_summary: Callable[[Summary], None] | None = None) -> None:
@@ -99,7 +100,7 @@ class Ticker:
             summary = session.tick()
             self.runs += 1
             self.last_ok = datetime.now(UTC)
-            if self.on_summary and summary.eventful:
+            if self.on_summary:
                 self.on_summary(summary)
         except Exception:  # the next tick retries with a new session
             self.failures += 1

@@ -202,8 +202,13 @@ def _projection(settings: Settings, url: str) -> SupervisedProjection:
 def run_forever(settings: Settings, url: str, stop: threading.Event | None = None,
                 on_summary: Callable[[Summary], None] | None = None,
                 booker: Booker | None = None) -> None:
-    """`slotqueue run`: the dispatcher and the projections until SIGTERM or `stop`."""
-    run_service(make_ticker(settings, url, booker, on_summary), _projection(settings, url),
+    """`slotqueue run`: the dispatcher and the projections until SIGTERM or `stop`;
+    `on_summary` hears of the runs that recorded something."""
+    def eventful(summary: Summary) -> None:
+        if on_summary is not None and summary.eventful:
+            on_summary(summary)
+
+    run_service(make_ticker(settings, url, booker, eventful), _projection(settings, url),
                 stop, describe={"booker": settings.booker})
 
 
