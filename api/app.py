@@ -35,19 +35,26 @@ def create_app(deps: Deps, routers: Iterable[APIRouter] = ()) -> FastAPI:
                    ops.router, *routers):
         app.include_router(router)
 
-    @app.middleware("http")
-    async def request_line(request: Request,
-                           call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
+    def record(request: Request, status: int, started: float) -> None:
         elapsed = time.perf_counter() - started
         route = _route(request)
         observe = getattr(deps, "observe", None)
         if observe is not None:
-            observe(request.method, route, response.status_code, elapsed)
+            observe(request.method, route, status, elapsed)
         log.info("request", extra={"fields": {
-            "method": request.method, "route": route, "status": response.status_code,
+            "method": request.method, "route": route, "status": status,
             "ms": round(elapsed * 1000, 1)}})
+
+    @app.middleware("http")
+    async def request_line(request: Request,
+                           call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        except Exception:  # answered 500 by the outermost handler (errors._unexpected)
+            record(request, 500, started)
+            raise
+        record(request, response.status_code, started)
         return response
 
     return app

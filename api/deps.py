@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from psycopg_pool import ConnectionPool
@@ -12,6 +13,14 @@ from psycopg_pool import ConnectionPool
 from slotqueue.adapters.sms import SmsSender
 from slotqueue.api.idempotency import Idempotency
 from slotqueue.api.limits import RateLimits
+from slotqueue.api.metrics import Metrics
+
+if TYPE_CHECKING:
+    from slotqueue.processes.service import Ticker
+
+
+def host_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -21,6 +30,11 @@ class Deps:
     sms: SmsSender
     limits: RateLimits
     idempotency: Idempotency
+    metrics: Metrics | None = None
+    ticker: Ticker | None = None  # the dispatcher beside the API (`serve`): its heartbeat
+    # The host's clock, which stamps events and the dispatcher's heartbeat (readiness and
+    # lag compare against it; tests move it instead of sleeping).
+    wall_clock: Callable[[], datetime] = field(default=host_now)
 
     @property
     def timezone(self) -> str:
@@ -32,6 +46,11 @@ class Deps:
 
     def now(self) -> datetime:
         return self.svc.clock.now()  # type: ignore[no-any-return]
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One answered request, for the metrics (called by the request middleware)."""
+        if self.metrics is not None:
+            self.metrics.observe(method, route, status, seconds)
 
     def settle(self) -> None:
         """The projected tables show what the request recorded (read-your-writes)."""

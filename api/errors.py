@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from slotqueue.aggregates.errors import DomainError, InvalidInput, NotFound, TransitionRefused
@@ -35,6 +36,28 @@ def named(field: str) -> Iterator[None]:
         if exc.field is None:
             raise InvalidInput(str(exc), field=field) from None
         raise
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ProblemBody(BaseModel):
+    """An error as `application/problem+json` (RFC 9457), as every route answers one."""
+
+    type: str = Field(examples=["about:blank"])
+    title: str = Field(examples=["Invalid input"])
+    status: int = Field(examples=[422])
+    detail: str = Field(examples=["phone: not a phone number"])
+    errors: list[FieldError] | None = None
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses: problem+json bodies."""
+    schema = {"$ref": "#/components/schemas/ProblemBody"}
+    return {status: {"description": TITLES.get(status, "Error"), "model": ProblemBody,
+                     "content": {PROBLEM: {"schema": schema}}} for status in statuses}
 
 
 class Problem(Exception):

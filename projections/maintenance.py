@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from eventsourcing.application import Application
@@ -135,3 +136,12 @@ class Status:
 def status(app: Application[Any], view: QueueTablesView, name: str) -> Status:
     head = app.recorder.max_notification_id() or 0
     return Status(name, view.max_tracking_id(app.name) or 0, head)
+
+
+def waiting_since(app: Application[Any], position: int) -> datetime | None:
+    """When the oldest event a projection at `position` has not applied was recorded (the
+    saving host's clock, as the library stamps events); None when nothing waits."""
+    notes = app.recorder.select_notifications(start=position + 1, limit=1)
+    if not notes:
+        return None
+    return app.mapper.to_domain_event(notes[0]).timestamp  # type: ignore[no-any-return]

@@ -52,3 +52,10 @@ def api_keys(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
                         "ORDER BY issued_at, subject").fetchall()
     return [{"name": r[0], "role": r[1], "created_at": r[2], "created_by": r[3],
              "revoked_at": r[4]} for r in rows]
+
+
+def entries_by_status(conn: psycopg.Connection[Any]) -> dict[tuple[str, str], int]:
+    """How many queue entries hold each (status, deposit status), for the metrics."""
+    rows = conn.execute("SELECT status, deposit_status, count(*) FROM queue_entries "
+                        "GROUP BY status, deposit_status").fetchall()
+    return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}

@@ -36,6 +36,7 @@ from slotqueue.settings import Settings
 
 if TYPE_CHECKING:
     from slotqueue.api.deps import Deps
+    from slotqueue.api.metrics import Metrics
 from slotqueue.store import (  # noqa: F401 - the entry points' one import
     NotMigrated,
     make_view,
@@ -212,22 +213,29 @@ def run_forever(settings: Settings, url: str, stop: threading.Event | None = Non
                 stop, describe={"booker": settings.booker})
 
 
-def api_deps(svc: Service, sms: SmsSender | None = None) -> Deps:
-    """What the HTTP handlers share: the service, a pool for reads, the SMS sender, limits."""
+def api_deps(svc: Service, sms: SmsSender | None = None, *, metrics: Metrics | None = None,
+             ticker: Ticker | None = None) -> Deps:
+    """What the HTTP handlers share: the service, a pool for reads, the SMS sender, limits,
+    the metrics (a registry of this app's own) and the dispatcher's ticker when one runs
+    beside the API."""
     from psycopg_pool import ConnectionPool  # noqa: PLC0415 - HTTP only: commands skip it
 
     from slotqueue.api.deps import Deps  # noqa: PLC0415
     from slotqueue.api.idempotency import Idempotency  # noqa: PLC0415
     from slotqueue.api.limits import RateLimits  # noqa: PLC0415
+    from slotqueue.api.metrics import Metrics  # noqa: PLC0415
 
     s = svc.settings
     timeouts = Timeouts.of(s)
     reads = ConnectionPool(bounded_url(svc.url, timeouts), min_size=1, max_size=10,
                            kwargs={"autocommit": True}, open=True,
                            configure=lambda conn: limit_statements(conn, timeouts.statement_ms))
+    metrics = metrics or Metrics()
+    if ticker is not None:
+        metrics.watch(ticker)
     return Deps(svc=svc, reads=reads, sms=sms or ConsoleSms(),
                 limits=RateLimits(s.rate_limit_per_ip, s.rate_limit_per_phone),
-                idempotency=Idempotency(reads))
+                idempotency=Idempotency(reads), metrics=metrics, ticker=ticker)
 
 
 def serve(settings: Settings, url: str, host: str, port: int) -> None:
@@ -236,10 +244,13 @@ def serve(settings: Settings, url: str, host: str, port: int) -> None:
     import uvicorn  # noqa: PLC0415 - only `serve` needs the server
 
     from slotqueue.api.app import create_app  # noqa: PLC0415
+    from slotqueue.api.metrics import Metrics  # noqa: PLC0415
 
     svc = build(settings, url, pool_size=4)
-    deps = api_deps(svc)
-    background = Background(make_ticker(settings, url), _projection(settings, url),
+    metrics = Metrics()
+    ticker = make_ticker(settings, url, on_summary=metrics.record_run)
+    deps = api_deps(svc, metrics=metrics, ticker=ticker)
+    background = Background(ticker, _projection(settings, url),
                             describe={"booker": settings.booker, "http": f"{host}:{port}"})
     server = uvicorn.Server(uvicorn.Config(
         create_app(deps), host=host, port=port, log_config=None, access_log=False,
