@@ -21,6 +21,12 @@ providers report by signed webhooks. Errors are `application/problem+json`; ever
 creates something accepts `Idempotency-Key`."""
 
 
+# Errors each audience's routes may answer (problem+json), documented in the OpenAPI schema.
+PUBLIC_ERRORS = (400, 409, 422, 429)
+SIGNED_IN_ERRORS = (400, 401, 403, 404, 409, 422)
+WEBHOOK_ERRORS = (400, 401, 404, 409, 422)
+
+
 def _route(request: Request) -> str:
     route = request.scope.get("route")
     return getattr(route, "path", "unmatched")
@@ -31,9 +37,11 @@ def create_app(deps: Deps, routers: Iterable[APIRouter] = ()) -> FastAPI:
                   openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
     app.state.deps = deps
     errors.install(app)
-    for router in (public.router, customer.router, operator.router, webhooks.router,
-                   ops.router, *routers):
-        app.include_router(router)
+    for router, statuses in ((public.router, PUBLIC_ERRORS), (customer.router, SIGNED_IN_ERRORS),
+                             (operator.router, SIGNED_IN_ERRORS),
+                             (webhooks.router, WEBHOOK_ERRORS), (ops.router, ()),
+                             *((r, ()) for r in routers)):
+        app.include_router(router, responses=errors.documented(*statuses))
 
     def record(request: Request, status: int, started: float) -> None:
         elapsed = time.perf_counter() - started
