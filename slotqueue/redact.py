@@ -36,3 +36,17 @@ def redact(text: str) -> str:
     for password in _passwords():
         text = text.replace(password, MASK)
     return text
+
+
+# A phone number as people and libphonenumber write it: E.164 (+18085550101), North American
+# with or without separators (808-555-0101, (808) 555-0101, 1-808-555-0101, 8085550101), not
+# inside a longer run of digits, a word, a hyphenated id or a decimal number.
+_PHONE = re.compile(r"(?<![\w+-])(?<!\d\.)(?:\+\d{8,15}|(?:1[ .-]?)?(?:\(\d{3}\)\s?|\d{3}[ .-]?)"
+                    r"\d{3}[ .-]?\d{4})(?!\w|\.\d)")
+
+
+def mask_phones(text: str) -> str:
+    """`text` with every phone number masked as `+1 808 •••-0101` (logs never carry one)."""
+    from slotqueue.projections.wording import mask_phone  # noqa: PLC0415 - only when masking
+
+    return _PHONE.sub(lambda found: mask_phone(found.group()), text)
