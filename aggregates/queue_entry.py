@@ -111,11 +111,13 @@ class QueueEntry(Aggregate):
         self.status, self.deposit_status = status, deposit_status
         self.deposit_required_at, self.deposit_expires_at = at, expires_at
 
-    def record_payment(self, payment_ref: str, now: datetime) -> bool:
+    def record_payment(self, payment_ref: str, now: datetime, amount: int | None = None,
+                       currency: str | None = None) -> bool:
         """Records a deposit payment; False when it must be refunded instead.
 
         The same payment reference twice is a no-op with the first answer. A payment for an
-        entry no longer waiting for one is still recorded (money is never lost).
+        entry no longer waiting for one is still recorded (money is never lost). `amount` is
+        in the currency's minor units (cents), when the payment system says.
         """
         ref = payment_ref.strip() if payment_ref else ""
         if not ref or len(ref) > MAX_PAYMENT_REF:
@@ -126,19 +128,21 @@ class QueueEntry(Aggregate):
             status, deposit = self._next("pay_deposit")
             self._deposit_paid(
                 payment_ref=ref, at=now, status=status, deposit_status=deposit,
-                customer_id=self.customer_id,
+                customer_id=self.customer_id, amount=amount, currency=currency,
             )
             return True
         self._payment_needs_refund(
             payment_ref=ref, at=now, customer_id=self.customer_id,
             reason=f"entry is {self.status}, deposit {self.deposit_status}",
+            amount=amount, currency=currency,
         )
         return False
 
+    # `amount` and `currency` came later: events recorded before them replay with None.
     @event("DepositPaid")
     def _deposit_paid(
         self, payment_ref: str, at: datetime, status: str, deposit_status: str,
-        customer_id: UUID,
+        customer_id: UUID, amount: int | None = None, currency: str | None = None,
     ) -> None:
         self.payment_refs.append(payment_ref)
         self.deposit_payment_ref = payment_ref
@@ -146,7 +150,8 @@ class QueueEntry(Aggregate):
 
     @event("PaymentNeedsRefund")
     def _payment_needs_refund(
-        self, payment_ref: str, at: datetime, customer_id: UUID, reason: str
+        self, payment_ref: str, at: datetime, customer_id: UUID, reason: str,
+        amount: int | None = None, currency: str | None = None,
     ) -> None:
         self.payment_refs.append(payment_ref)
         self.refunds_due.append(payment_ref)
@@ -217,6 +222,33 @@ class QueueEntry(Aggregate):
             by=by,
         )
         return refs
+
+    def record_refund(self, payment_ref: str, now: datetime, by: str | None = None
+                      ) -> str | None:
+        """The payment system reports one payment of this entry refunded in full: a fact, not
+        a request, so it is never refused. Returns what it did, None when already recorded.
+
+        A stray payment leaves the deposit as it is. A deposit refunded while the entry is
+        still open ends the entry first (`Canceled`): an entry whose deposit went back cannot
+        be booked and would hold a front rank for good (decisions.md, "Money").
+        """
+        if payment_ref not in self.payment_refs:
+            raise TransitionRefused(f"no payment {payment_ref!r} on queue entry {self.id}")
+        if payment_ref in self.refunds_due:
+            self._refunded(at=now, payment_refs=[payment_ref],
+                           deposit_status=self.deposit_status, customer_id=self.customer_id,
+                           by=by)
+            return "refunded"
+        if payment_ref != self.deposit_payment_ref or self.deposit_status != lc.PAID:
+            return None
+        done = "refunded"
+        if self.is_open:
+            self.cancel(now, by)
+            done = "canceled_and_refunded"
+        _, deposit = self._next("refund")
+        self._refunded(at=now, payment_refs=[payment_ref], deposit_status=deposit,
+                       customer_id=self.customer_id, by=by)
+        return done
 
     @event("Refunded")
     def _refunded(

@@ -24,6 +24,7 @@ from slotqueue.aggregates.phone_claim import PhoneClaim
 from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.application.clock import Clock, FixedClock
 from slotqueue.application.identity import IdentityCommands
+from slotqueue.application.payments import PaymentCommands
 
 A = TypeVar("A", Customer, QueueEntry)
 CONFLICT_RETRIES = 8
@@ -39,7 +40,7 @@ class Joined:
     new_entry: bool
 
 
-class SlotQueue(IdentityCommands, Application[UUID]):
+class SlotQueue(IdentityCommands, PaymentCommands, Application[UUID]):
     """Commands load, decide, save; a lost optimistic-concurrency race is retried."""
 
     name = "queue"

@@ -22,6 +22,7 @@ from slotqueue.projections.dispatch_tables import dispatch_writes
 from slotqueue.projections.identity_tables import identity_writes
 from slotqueue.projections.imported_tables import imported_writes
 from slotqueue.projections.messages import DEFAULT_TEXTS, Texts, message_writes
+from slotqueue.projections.payment_tables import payment_writes
 from slotqueue.projections.queue_tables import table_writes
 
 # Parents before children: inserts follow this order, deletes the reverse.
@@ -37,12 +38,13 @@ TABLES = (
     "opened_slots",
     "booking_conflicts",
     "credentials",
+    "payments",
 )
 
 
 def event_writes(event: Any, texts: Texts = DEFAULT_TEXTS) -> list[writes.Write]:
     return (table_writes(event) + message_writes(event, texts) + dispatch_writes(event)
-            + imported_writes(event) + identity_writes(event))
+            + imported_writes(event) + identity_writes(event) + payment_writes(event))
 
 
 class QueueTablesView(PostgresTrackingRecorder):

@@ -68,7 +68,7 @@ class Ref:
 
 # Tables outside `public`: the dispatcher's private read model.
 PRIVATE_TABLES = {"opened_slots": "slotqueue", "booking_conflicts": "slotqueue",
-                  "credentials": "slotqueue"}
+                  "credentials": "slotqueue", "payments": "slotqueue"}
 
 
 def live_schema(table: str) -> str:

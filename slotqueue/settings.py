@@ -54,11 +54,18 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     brand_name: str = Field(default="DMV Queue", min_length=1, max_length=40)
     payment_link_url: str | None = None  # a Stripe Payment Link; client_reference_id is added
+    # Unset: POST /v1/webhooks/stripe refuses every delivery (503), recording nothing.
+    stripe_webhook_secret: str | None = Field(default=None, repr=False)
     http_host: str = Field(default="127.0.0.1", min_length=1, max_length=255)
     http_port: int = Field(default=8000, ge=1, le=65_535)
     public_url: str = Field(default="http://127.0.0.1:8000", max_length=500)
     rate_limit_per_ip: str = "120/minute"
     rate_limit_per_phone: str = "10/10 minutes"
+
+    @field_validator("stripe_webhook_secret")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        return (value.strip() or None) if isinstance(value, str) else value
 
     @field_validator("payment_link_url", "public_url")
     @classmethod
@@ -120,13 +127,24 @@ def _variable_name(loc: tuple[int | str, ...]) -> str:
     return field if field.isupper() else f"SLOTQUEUE_{field.upper()}"
 
 
+SECRETS = frozenset({"stripe_webhook_secret"})
+
+
+def _shown(err: Any) -> str:
+    """The refused value as the line shows it: a secret only as whether it was given."""
+    value = err.get("input")
+    if err["loc"] and str(err["loc"][0]) in SECRETS and value:
+        return "'***'"
+    return repr(value)
+
+
 def load_settings(**overrides: object) -> Settings:
     """Reads and validates the settings; raises ConfigError with one line per bad value."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = [
-            redact(f"{_variable_name(err['loc'])}={err.get('input')!r}: ")
+            redact(f"{_variable_name(err['loc'])}={_shown(err)}: ")
             + err["msg"].removeprefix("Value error, ")
             for err in exc.errors()
         ]
