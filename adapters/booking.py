@@ -1,4 +1,5 @@
-"""Booking adapters (spec §4.7), chosen by SLOTQUEUE_BOOKER: stub, off, sim.
+"""Booking adapters (spec §4.7), chosen by SLOTQUEUE_BOOKER: stub, off, sim, http (the
+operator's own booking worker, `adapters/http_booker.py`).
 
 Every call carries the attempt's id, recorded before the call: an adapter that talks to a real
 booking system passes it on as the idempotency key, so a repeated call cannot book twice.
@@ -93,7 +94,16 @@ class SimBooker:
         ).fetchone()
 
 
-def make_booker(name: str, url: str, timezone: str, lookback_minutes: float) -> Booker:
+def make_booker(name: str, url: str, timezone: str, lookback_minutes: float, *,
+                worker_url: str | None = None, worker_secret: str | None = None,
+                worker_timeout: float = 10.0) -> Booker:
     if name == "sim":
         return SimBooker(url, timezone, lookback_minutes)
+    if name == "http":
+        from slotqueue.adapters.http_booker import HttpBooker  # noqa: PLC0415 - it imports us
+
+        if not worker_url or not worker_secret:
+            raise ValueError("the http booker needs SLOTQUEUE_BOOKER_URL and "
+                             "SLOTQUEUE_BOOKER_SECRET")
+        return HttpBooker(worker_url, worker_secret, worker_timeout)
     return OffBooker() if name == "off" else StubBooker()

@@ -110,7 +110,9 @@ class Service:
 
     def booker(self) -> Booker:
         s = self.settings
-        return make_booker(s.booker, self.url, s.timezone, s.dispatch_lookback_minutes)
+        return make_booker(s.booker, self.url, s.timezone, s.dispatch_lookback_minutes,
+                           worker_url=s.booker_url, worker_secret=s.booker_secret,
+                           worker_timeout=s.booker_timeout_seconds)
 
     def dispatcher(self, conn: psycopg.Connection[Any], booker: Booker | None = None, *,
                    listen: bool = False) -> Dispatcher:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import platformdirs
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from slotqueue.redact import redact
@@ -50,7 +50,11 @@ class Settings(BaseSettings):
     connect_timeout_seconds: float = _duration(5.0, 2.0, 300)  # libpq: whole seconds, ≥ 2
     statement_timeout_seconds: float = _duration(30.0, 0.1, 86_400)
     timezone: str = "Pacific/Honolulu"
-    booker: Literal["stub", "off", "sim"] = "stub"
+    booker: Literal["stub", "off", "sim", "http"] = "stub"
+    # The operator's booking worker (SLOTQUEUE_BOOKER=http): required then, ignored otherwise.
+    booker_url: str | None = Field(default=None, validate_default=True, max_length=500)
+    booker_secret: str | None = Field(default=None, validate_default=True, repr=False)
+    booker_timeout_seconds: float = _duration(10.0, 0.1, 300)
     log_format: Literal["auto", "json", "console"] = "auto"
     brand_name: str = Field(default="DMV Queue", min_length=1, max_length=40)
     payment_link_url: str | None = None  # a Stripe Payment Link; client_reference_id is added
@@ -62,12 +66,35 @@ class Settings(BaseSettings):
     rate_limit_per_ip: str = "120/minute"
     rate_limit_per_phone: str = "10/10 minutes"
 
+    @field_validator("booker_url", "booker_secret")
+    @classmethod
+    def _booker_target(cls, value: str | None, info: ValidationInfo) -> str | None:
+        value = value.strip() if isinstance(value, str) else value
+        if not value and info.data.get("booker") == "http":
+            raise ValueError("required when SLOTQUEUE_BOOKER=http")
+        return value or None
+
+    @field_validator("booker_timeout_seconds")
+    @classmethod
+    def _booker_fits(cls, value: float, info: ValidationInfo) -> float:
+        """Every try of one attempt ends before its lock, and before `run` starts a new run
+        beside this one: else a second attempt at the slot could overlap the first."""
+        from slotqueue.adapters.http_booker import TRIES, worst_case_seconds  # noqa: PLC0415
+
+        limit = min(info.data.get("lock_ttl_seconds", 120.0),
+                    info.data.get("run_timeout_seconds", 60.0))
+        if info.data.get("booker") == "http" and worst_case_seconds(value) >= limit:
+            raise ValueError(f"{TRIES} tries must end within SLOTQUEUE_LOCK_TTL_SECONDS and "
+                             f"SLOTQUEUE_RUN_TIMEOUT_SECONDS ({limit:g} s): less than "
+                             f"{(limit - worst_case_seconds(0)) / TRIES:.2f}")
+        return value
+
     @field_validator("stripe_webhook_secret")
     @classmethod
     def _secret(cls, value: str | None) -> str | None:
         return (value.strip() or None) if isinstance(value, str) else value
 
-    @field_validator("payment_link_url", "public_url")
+    @field_validator("payment_link_url", "public_url", "booker_url")
     @classmethod
     def _web_address(cls, value: str | None) -> str | None:
         if value is None or value == "":
@@ -127,7 +154,7 @@ def _variable_name(loc: tuple[int | str, ...]) -> str:
     return field if field.isupper() else f"SLOTQUEUE_{field.upper()}"
 
 
-SECRETS = frozenset({"stripe_webhook_secret"})
+SECRETS = frozenset({"booker_secret", "stripe_webhook_secret"})
 
 
 def _shown(err: Any) -> str:
