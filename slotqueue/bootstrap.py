@@ -5,6 +5,7 @@ processes wired in one place, imported only by entry points (the CLI and the tes
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -258,12 +259,23 @@ def serve(settings: Settings, url: str, host: str, port: int) -> None:
         create_app(deps), host=host, port=port, log_config=None, access_log=False,
         lifespan="off", timeout_graceful_shutdown=15, server_header=False))
     background.start()
+    _outlive_uvicorn_signals()
     try:
         server.run()
     finally:
         background.stop()
         deps.reads.close()
         svc.close()
+
+
+def _outlive_uvicorn_signals() -> None:
+    """Once uvicorn has shut down on SIGTERM or SIGINT it raises the signal again, to the
+    handler that was there before it: Python's defaults would end the process there, before
+    the tick under way finishes and the projections stop. These do nothing instead, so
+    `serve` goes on to stop its background work and exits 0."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: None)
 
 
 def message_texts(settings: Settings) -> Texts:
