@@ -23,6 +23,7 @@ from slotqueue.aggregates.matcher import Presets, Selection
 from slotqueue.aggregates.phone_claim import PhoneClaim
 from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.application.clock import Clock, FixedClock
+from slotqueue.application.deliveries import DeliveryCommands
 from slotqueue.application.identity import IdentityCommands
 from slotqueue.application.payments import PaymentCommands
 
@@ -40,7 +41,7 @@ class Joined:
     new_entry: bool
 
 
-class SlotQueue(IdentityCommands, PaymentCommands, Application[UUID]):
+class SlotQueue(IdentityCommands, PaymentCommands, DeliveryCommands, Application[UUID]):
     """Commands load, decide, save; a lost optimistic-concurrency race is retried."""
 
     name = "queue"

@@ -127,18 +127,30 @@ class Projection(Protocol):
     def stop(self) -> None: ...
 
 
+class Worker(Protocol):
+    """A part that runs its own threads from `start()` to `stop()` (the delivery worker)."""
+
+    def start(self) -> Any: ...
+
+    def stop(self) -> None: ...
+
+
 class Background:
     """The dispatcher's schedule and the projections, in threads, until `stop()`: what
     `slotqueue run` runs alone and `slotqueue serve` runs beside the HTTP API."""
 
     def __init__(self, ticker: Ticker, projection: Projection,
-                 describe: dict[str, Any] | None = None) -> None:
+                 describe: dict[str, Any] | None = None,
+                 workers: list[Worker] | None = None) -> None:
         self.ticker, self.projection, self.describe = ticker, projection, describe or {}
+        self.workers = workers or []  # the delivery worker, unless it runs on its own
         self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
 
     def start(self) -> Background:
         self.projection.start()
+        for worker in self.workers:
+            worker.start()
         self.scheduler.add_listener(_scheduler_trouble, EVENT_JOB_MISSED
                                     | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR)
         self.scheduler.add_job(self.ticker.tick, "interval",
@@ -156,18 +168,21 @@ class Background:
         log.info("stopping")
         self.scheduler.shutdown(wait=False)
         self.ticker.finish(timeout=15)
+        for worker in self.workers:
+            worker.stop()
         self.projection.stop()
         log.info("stopped", extra={"fields": {"runs": self.ticker.runs}})
 
 
 def run_service(ticker: Ticker, projection: Projection, stop: threading.Event | None = None,
-                describe: dict[str, Any] | None = None) -> None:
+                describe: dict[str, Any] | None = None,
+                workers: list[Worker] | None = None) -> None:
     """Runs until `stop` is set or SIGTERM/SIGINT arrives."""
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-    background = Background(ticker, projection, describe).start()
+    background = Background(ticker, projection, describe, workers).start()
     try:
         stop.wait()
     finally:
@@ -178,3 +193,16 @@ def _heartbeat(ticker: Ticker, projection: Projection) -> None:
     log.info("heartbeat", extra={"fields": {
         "runs": ticker.runs, "failures": ticker.failures, "abandoned": ticker.abandoned,
         "last_ok": ticker.last_ok, "projection_restarts": projection.restarts}})
+
+
+def run_alone(worker: Worker, stop: threading.Event | None = None) -> None:
+    """Runs one part (`slotqueue deliver`) until `stop` is set or SIGTERM/SIGINT arrives."""
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    worker.start()
+    try:
+        stop.wait()
+    finally:
+        worker.stop()

@@ -18,6 +18,7 @@ from eventsourcing.projection import Projection
 
 from slotqueue.projections import writes
 from slotqueue.projections.coalesce import coalesce
+from slotqueue.projections.delivery_tables import delivery_writes
 from slotqueue.projections.dispatch_tables import dispatch_writes
 from slotqueue.projections.identity_tables import identity_writes
 from slotqueue.projections.imported_tables import imported_writes
@@ -32,6 +33,8 @@ TABLES = (
     "user_target_window_selections",
     "user_location_preferences",
     "message_log",
+    "message_deliveries",
+    "phone_opt_outs",
     "booking_attempts",
     "booking_locks",
     "queue_watermarks",
@@ -44,7 +47,8 @@ TABLES = (
 
 def event_writes(event: Any, texts: Texts = DEFAULT_TEXTS) -> list[writes.Write]:
     return (table_writes(event) + message_writes(event, texts) + dispatch_writes(event)
-            + imported_writes(event) + identity_writes(event) + payment_writes(event))
+            + imported_writes(event) + identity_writes(event) + payment_writes(event)
+            + delivery_writes(event))
 
 
 class QueueTablesView(PostgresTrackingRecorder):

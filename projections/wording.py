@@ -53,6 +53,14 @@ def mask_phone(phone: str | None) -> str:
     return f"+{_country_code(digits)} {MASK}-{digits[-4:]}"
 
 
+def mask_email(address: str | None) -> str:
+    """`kai.lee@example.com` → `k•••@example.com`: the domain and the first letter only."""
+    local, at, domain = (address or "").rpartition("@")
+    if not at or not local:
+        return MASK
+    return f"{local[0]}{MASK}@{domain}"
+
+
 def _country_code(digits: str) -> str:
     import phonenumbers  # noqa: PLC0415 - only for numbers outside North America
 

@@ -68,7 +68,8 @@ class Ref:
 
 # Tables outside `public`: the dispatcher's private read model.
 PRIVATE_TABLES = {"opened_slots": "slotqueue", "booking_conflicts": "slotqueue",
-                  "credentials": "slotqueue", "payments": "slotqueue"}
+                  "credentials": "slotqueue", "payments": "slotqueue",
+                  "phone_opt_outs": "slotqueue"}
 
 
 def live_schema(table: str) -> str:

@@ -12,6 +12,7 @@ from slotqueue.scripts import (
     audit_cmd,
     entry_cmds,
     http_cmds,
+    message_cmds,
     projection_cmds,
     seed_cmd,
     service_cmds,
@@ -34,6 +35,7 @@ view_cmds.register(app)
 http_cmds.register(app)
 audit_cmd.register(app)
 service_cmds.register(app)
+message_cmds.register(app)
 app.command()(seed_cmd.seed)
 app.add_typer(projection_cmds.app, name="projections")
 

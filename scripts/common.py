@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -117,3 +118,8 @@ def service(as_json: bool, *, catch_up: bool = True) -> Iterator[Service]:
 
 def stderr_is_terminal() -> bool:
     return sys.stderr.isatty()
+
+
+def cli_actor() -> str:
+    """Who acts from the command line, as events record it: `cli:<user>`."""
+    return f"cli:{os.environ.get('USER') or 'operator'}"

@@ -16,6 +16,7 @@ from slotqueue.projections.queries import rank_of
 from slotqueue.projections.wording import deposit_deadline, local_time
 from slotqueue.scripts.common import (
     JsonOption,
+    cli_actor,
     emit,
     fail,
     parse_customer,
@@ -126,7 +127,7 @@ def require_deposit(entry_id: EntryId, as_json: JsonOption = False) -> None:
     """Ask an entry for its deposit now (operator override; normally the dispatcher does)."""
     with service(as_json) as svc:
         eid = parse_id(entry_id, "queue entry id")
-        svc.app.require_deposit(eid, svc.clock.now(), svc.deposit_grace)
+        svc.app.require_deposit(eid, svc.clock.now(), svc.deposit_grace, by=cli_actor())
         payload = _entry_payload(svc, eid)
     emit(as_json, payload, lambda: _show(payload, svc.settings.timezone))
 
@@ -152,7 +153,7 @@ def _lifecycle_command(name: str, doc: str) -> Any:
     def command(entry_id: EntryId, as_json: JsonOption = False) -> None:
         with service(as_json) as svc:
             eid = parse_id(entry_id, "queue entry id")
-            result = getattr(svc.app, name)(eid, svc.clock.now())
+            result = getattr(svc.app, name)(eid, svc.clock.now(), by=cli_actor())
             payload = _entry_payload(svc, eid)
             if name == "refund":
                 payload["refunded_payment_refs"] = result

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
@@ -10,7 +9,7 @@ import typer
 from slotqueue import logs
 from slotqueue.database import resolve_url
 from slotqueue.projections.queries import api_keys
-from slotqueue.scripts.common import JsonOption, emit, errors, service
+from slotqueue.scripts.common import JsonOption, cli_actor, emit, errors, service
 from slotqueue.settings import load_settings
 
 keys = typer.Typer(help="Create, list and revoke the API keys operators and auditors use.",
@@ -37,10 +36,6 @@ def serve(
         run_server(settings, url, host or settings.http_host, port or settings.http_port)
 
 
-def _actor() -> str:
-    return f"cli:{os.environ.get('USER') or 'operator'}"
-
-
 @keys.command("create")
 def create(
     name: Annotated[str, typer.Option(help="A name for the key, e.g. ops-alice.")],
@@ -49,7 +44,7 @@ def create(
 ) -> None:
     """Create a key; it is printed once (only its hash is kept)."""
     with service(as_json) as svc:
-        key = svc.app.create_api_key(name, role.strip().lower(), svc.clock.now(), _actor())
+        key = svc.app.create_api_key(name, role.strip().lower(), svc.clock.now(), cli_actor())
     emit(as_json, {"name": name.strip(), "role": role.strip().lower(), "key": key},
          f"{key}\n(shown once: send it as `Authorization: Bearer <key>`)")
 
@@ -72,7 +67,7 @@ def revoke(
 ) -> None:
     """Revoke a key at once: requests with it are refused from now on."""
     with service(as_json) as svc:
-        svc.app.revoke_api_key(name.strip(), svc.clock.now(), _actor())
+        svc.app.revoke_api_key(name.strip(), svc.clock.now(), cli_actor())
     emit(as_json, {"name": name.strip(), "revoked": True}, f"revoked {name.strip()}")
 
 

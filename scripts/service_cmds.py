@@ -120,7 +120,8 @@ def demo(
             threading.Timer(seconds, stop.set).start()
         reporter = Reporter(url, as_json)
         try:
-            run_forever(settings, url, stop=stop, on_summary=reporter)
+            # The demo prints its messages itself (the reporter): no console provider beside it.
+            run_forever(settings, url, stop=stop, on_summary=reporter, deliveries=False)
         finally:
             monitor.stop.set()
         svc = build(settings, url)  # the last run's messages, once the projections have them

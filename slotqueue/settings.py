@@ -65,6 +65,22 @@ class Settings(BaseSettings):
     public_url: str = Field(default="http://127.0.0.1:8000", max_length=500)
     rate_limit_per_ip: str = "120/minute"
     rate_limit_per_phone: str = "10/10 minutes"
+    # Messages (spec service §3): providers, their credentials, retries and quiet hours.
+    sms_provider: Literal["console", "twilio"] = "console"
+    email_provider: Literal["console", "smtp"] = "console"
+    twilio_account_sid: str | None = Field(default=None, validate_default=True, max_length=64)
+    twilio_auth_token: str | None = Field(default=None, validate_default=True, repr=False,
+                                          max_length=128)
+    twilio_from: str | None = Field(default=None, validate_default=True, max_length=64)
+    twilio_api_base: str = Field(default="https://api.twilio.com", max_length=500)
+    smtp_url: str | None = Field(default=None, validate_default=True, repr=False,
+                                 max_length=500)
+    email_from: str | None = Field(default=None, validate_default=True, max_length=254)
+    delivery_max_attempts: int = Field(default=5, ge=1, le=50)
+    delivery_timeout_seconds: float = _duration(10.0, 0.5, 120)
+    delivery_concurrency: int = Field(default=4, ge=1, le=32)
+    delivery_worker: bool = True  # off: `serve` and `run` leave sending to `slotqueue deliver`
+    quiet_hours: str = "21:00-08:00"
 
     @field_validator("booker_url", "booker_secret")
     @classmethod
@@ -89,12 +105,56 @@ class Settings(BaseSettings):
                              f"{(limit - worst_case_seconds(0)) / TRIES:.2f}")
         return value
 
+    @field_validator("twilio_account_sid", "twilio_auth_token", "twilio_from")
+    @classmethod
+    def _twilio(cls, value: str | None, info: ValidationInfo) -> str | None:
+        value = value.strip() if isinstance(value, str) else value
+        if not value and info.data.get("sms_provider") == "twilio":
+            raise ValueError("required when SLOTQUEUE_SMS_PROVIDER=twilio")
+        return value or None
+
+    @field_validator("smtp_url", "email_from")
+    @classmethod
+    def _smtp(cls, value: str | None, info: ValidationInfo) -> str | None:
+        value = value.strip() if isinstance(value, str) else value
+        if not value:
+            if info.data.get("email_provider") == "smtp":
+                raise ValueError("required when SLOTQUEUE_EMAIL_PROVIDER=smtp")
+            return None
+        if info.field_name == "smtp_url":
+            parts = urlsplit(value)
+            if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+                raise ValueError("not an address like smtp://user:pass@host:587")
+            try:
+                parts.port  # noqa: B018 - raises on a port that is not a number
+            except ValueError:
+                raise ValueError("the port is not a number") from None
+            return value
+        from slotqueue.aggregates.contact import normalise_email  # noqa: PLC0415
+
+        try:
+            return normalise_email(value)
+        except Exception:
+            raise ValueError("not an email address") from None
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str) -> str:
+        from slotqueue.aggregates.delivery_policy import QuietHours  # noqa: PLC0415
+        from slotqueue.aggregates.errors import InvalidInput  # noqa: PLC0415
+
+        try:
+            return str(QuietHours.parse(value))
+        except InvalidInput:
+            raise ValueError("expected HH:MM-HH:MM, like 21:00-08:00 (start and end differ)"
+                             ) from None
+
     @field_validator("stripe_webhook_secret")
     @classmethod
     def _secret(cls, value: str | None) -> str | None:
         return (value.strip() or None) if isinstance(value, str) else value
 
-    @field_validator("payment_link_url", "public_url", "booker_url")
+    @field_validator("payment_link_url", "public_url", "booker_url", "twilio_api_base")
     @classmethod
     def _web_address(cls, value: str | None) -> str | None:
         if value is None or value == "":
@@ -104,6 +164,31 @@ class Settings(BaseSettings):
                 c.isspace() for c in value.strip()) or len(value) > 500:
             raise ValueError("not an http(s) address")
         return value.strip()
+
+    @field_validator("brand_name", "payment_link_url")
+    @classmethod
+    def _fits_sms(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Texts go by SMS in 2 segments at most (spec service §3): the brand and the link are
+        GSM-7 (one other character halves what a text holds) and short enough together."""
+        from slotqueue.projections.messages import BRAND_AND_LINK  # noqa: PLC0415
+        from slotqueue.projections.sms_segments import measure, not_gsm7  # noqa: PLC0415
+
+        if not value:
+            return value
+        odd = "".join(sorted(not_gsm7(value)))
+        if odd:
+            raise ValueError(f"{odd!r} is not in the SMS (GSM-7) alphabet; it would halve what "
+                             "a text can hold")
+        if info.field_name == "brand_name":
+            if measure(value).units > 40:
+                raise ValueError("longer than 40 SMS characters (€[]{}~^|\\ count as two)")
+            return value
+        both = measure(info.data.get("brand_name") or "").units + measure(value).units
+        if both > BRAND_AND_LINK:
+            raise ValueError(f"too long for the deposit text to fit 2 SMS: it and "
+                             f"SLOTQUEUE_BRAND_NAME come to {both} characters, at most "
+                             f"{BRAND_AND_LINK}")
+        return value
 
     @field_validator("rate_limit_per_ip", "rate_limit_per_phone")
     @classmethod
@@ -154,7 +239,7 @@ def _variable_name(loc: tuple[int | str, ...]) -> str:
     return field if field.isupper() else f"SLOTQUEUE_{field.upper()}"
 
 
-SECRETS = frozenset({"booker_secret", "stripe_webhook_secret"})
+SECRETS = frozenset({"booker_secret", "stripe_webhook_secret", "twilio_auth_token", "smtp_url"})
 
 
 def _shown(err: Any) -> str:

@@ -30,7 +30,8 @@ from slotqueue.scripts import harness
 NO_ID = "5b0c0c1e-0000-4000-8000-00000000dead"  # a well-formed id nobody has
 HUGE = "9" * 5000
 SQL_BOMB = "x'); DROP TABLE customers; --"
-GROUPS = ("projections", "api-keys")  # commands with subcommands, each counted apart
+# Commands with subcommands, each counted apart (`messages` alone lists, so it counts too).
+GROUPS = ("projections", "api-keys", "messages")
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,9 @@ class Case:
 
     @property
     def command(self) -> str:
-        return " ".join(self.args[:2]) if self.args[0] in GROUPS else self.args[0]
+        grouped = self.args[0] in GROUPS and len(self.args) > 1 and not (
+            self.args[1].startswith("-"))
+        return " ".join(self.args[:2]) if grouped else self.args[0]
 
 
 def _case(name: str, *args: str, needles: tuple[str, ...] | str | None = None,
@@ -179,6 +182,18 @@ CASES: tuple[Case, ...] = (
           needles="nobody-key"),
     _case("api-keys list missing database", "api-keys", "list",
           needles="slotqueue_drill_missing", env={"DATABASE_URL": "@{MISSING_DB_URL}"}),
+    _case("deliver bad quiet hours setting", "deliver",
+          needles=("SLOTQUEUE_QUIET_HOURS", "'25:00-08:00'"),
+          env={"SLOTQUEUE_QUIET_HOURS": "25:00-08:00"}),
+    _case("deliver twilio without credentials", "deliver",
+          needles=("SLOTQUEUE_TWILIO_AUTH_TOKEN", "SLOTQUEUE_SMS_PROVIDER=twilio"),
+          env={"SLOTQUEUE_SMS_PROVIDER": "twilio"}),
+    _case("messages unknown status", "messages", "--status", "lost", needles="'lost'"),
+    _case("messages SQL-laden status", "messages", "--status", SQL_BOMB, needles=SQL_BOMB),
+    _case("messages retry unknown id", "messages", "retry",
+          "00000000-0000-4000-8000-000000000000",
+          needles="00000000-0000-4000-8000-000000000000"),
+    _case("messages retry not an id", "messages", "retry", "yesterday", needles="'yesterday'"),
     _case("serve bad port setting", "serve", needles=("SLOTQUEUE_HTTP_PORT", "'99999'"),
           env={"SLOTQUEUE_HTTP_PORT": "99999"}),
     _case("serve bad log format", "serve", needles=("SLOTQUEUE_LOG_FORMAT", "'xml'"),

@@ -57,6 +57,8 @@ def _commands() -> set[str]:
     for name, command in root.commands.items():  # type: ignore[attr-defined]
         subcommands = getattr(command, "commands", None)
         names |= {f"{name} {sub}" for sub in subcommands} if subcommands else {name}
+        if subcommands and getattr(command, "invoke_without_command", False):
+            names.add(name)  # a group that does something alone (`messages` lists)
     return names
 
 

@@ -30,6 +30,7 @@ NEW_TABLES = [
     "booking_attempts",
     "booking_locks",
     "message_log",
+    "message_deliveries",
 ]
 MONITOR_TABLES = ["locations", "slot_states"]
 
@@ -204,6 +205,8 @@ FOREIGN_KEYS = {
     ("booking_attempts", "customer_id"): "customers",
     ("booking_attempts", "location_id"): "locations",
     ("message_log", "customer_id"): "customers",
+    ("message_deliveries", "customer_id"): "customers",
+    ("message_deliveries", "message_id"): "message_log",
 }
 
 SEEDED_PRESETS = [
