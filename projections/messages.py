@@ -17,10 +17,15 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from slotqueue.aggregates.customer import Customer
 from slotqueue.aggregates.ids import stable_id
 from slotqueue.aggregates.queue_entry import QueueEntry
+from slotqueue.projections.sms_segments import to_gsm7
 from slotqueue.projections.wording import local_time
 from slotqueue.projections.writes import InsertOnce, Write
 
 REFERENCE = "client_reference_id"
+PLACE_LENGTH = 60  # a location name longer than this is cut short in a text
+# SMS characters the deposit text leaves for the brand and the payment link together, with the
+# longest local time and the `client_reference_id` added: two GSM-7 segments (tested).
+BRAND_AND_LINK = 115
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,16 @@ class Texts:
 
     def when(self, moment: datetime, *, long: bool = False) -> str:
         return local_time(moment, self.timezone, long=long)
+
+    @staticmethod
+    def place(name: str | None) -> str:
+        """A location's name as a text shows it: in the SMS alphabet (an okina becomes ', a
+        vowel with a macron a plain one, rather than the whole text turning UCS-2), and cut
+        short past 60 characters."""
+        shown = " ".join(to_gsm7(name or "").split())
+        if len(shown) <= PLACE_LENGTH:
+            return shown
+        return shown[:PLACE_LENGTH - 3].rstrip() + "..."
 
     def payment_link(self, entry_id: Any) -> str | None:
         """The payment link with `client_reference_id=<entry id>` added to its query string
@@ -91,7 +106,7 @@ def _deposit_received(e: Any, t: Texts) -> list[Write]:
 
 
 def _booked(e: Any, t: Texts) -> list[Write]:
-    where = e.location_name or "the DMV office you chose"
+    where = t.place(e.location_name) or "the DMV office you chose"
     text = (f"{t.brand}: booked! {where}, {t.when(e.slot_datetime, long=True)}. Bring your ID "
             "and documents and arrive 10 minutes early. Reply to this message to change plans.")
     return _entry_message(e, "booked", f"booked:{e.originator_id}", text,
@@ -113,7 +128,7 @@ def _location_retired(e: Any, t: Texts) -> list[Write]:
     """A location the customer chose is gone; told only while the customer waits in line."""
     if e.open_entry_id is None:
         return []
-    where = e.name or "one of the DMV offices you chose"
+    where = t.place(e.name) or "one of the DMV offices you chose"
     text = (f"{t.brand}: {where} no longer takes appointments here, so we took it off your "
             "locations. Choose another location in the app to keep your place working for you.")
     key = f"status:{e.open_entry_id}:location_retired:{e.location_id}"
@@ -145,6 +160,13 @@ HANDLERS: dict[type, Callable[[Any, Texts], list[Write]]] = {
     Customer.OpportunityPassed: _nudged,
     Customer.LocationRetired: _location_retired,
 }
+
+
+def help_text(t: Texts) -> str:
+    """The answer to an SMS saying HELP (or INFO): who texts, and how to stop the texts; one
+    SMS segment even with the longest brand."""
+    return (f"{t.brand}: texts about your place in the DMV line. Reply STOP to stop them, "
+            "START to resume. Msg & data rates may apply.")
 
 
 def message_writes(event: Any, texts: Texts) -> list[Write]:

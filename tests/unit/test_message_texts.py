@@ -12,6 +12,7 @@ import pytest
 from slotqueue.aggregates.customer import Customer
 from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.projections.messages import Texts, message_writes
+from slotqueue.projections.sms_segments import GSM7, measure
 
 CUSTOMER_ID = UUID("00000000-0000-4000-8000-000000000001")
 LOCATION_ID = UUID("00000000-0000-4000-8000-0000000000aa")
@@ -19,9 +20,6 @@ T0 = datetime(2025, 12, 15, 18, 0, tzinfo=UTC)  # Monday 8:00 in Honolulu
 SLOT = datetime(2025, 12, 16, 20, 45, tzinfo=UTC)  # Tuesday 10:45 in Honolulu
 LINK = "https://buy.stripe.com/test_6oE8Ab3xY0aB1cD2eF"
 LONG_BRAND = "Hawaii DMV Appointment Helper Service"  # near the setting's 40 characters
-GSM7 = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡"
-           "ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
-GSM7_EXTENDED = set("^{}\\[~]|€")  # two characters each
 
 
 def _events() -> list[Any]:
@@ -56,11 +54,6 @@ def _text(texts: Texts, prefix: str) -> str:
     return found
 
 
-def _sms_length(text: str) -> int:
-    assert set(text) <= GSM7 | GSM7_EXTENDED, set(text) - GSM7 - GSM7_EXTENDED
-    return len(text) + sum(ch in GSM7_EXTENDED for ch in text)
-
-
 def test_every_message_kind_is_rendered():
     assert {k.split("|")[1] for k in _texts(Texts())} == {
         "DepositRequired", "DepositPaid", "PaymentNeedsRefund", "Booked", "Refunded",
@@ -75,7 +68,8 @@ def test_every_text_names_the_brand_has_no_placeholder_and_fits_two_sms_segments
         assert text.startswith(texts.brand + ": "), key
         assert "slotqueue" not in text.lower(), key
         assert not {"{", "}"} & set(text), key
-        assert _sms_length(text) <= 306, (key, len(text))
+        assert measure(text).encoding == GSM7, key
+        assert measure(text).segments <= 2, (key, len(text))
 
 
 def test_the_deposit_text_carries_the_link_with_the_entry_as_client_reference():

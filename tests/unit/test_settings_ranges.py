@@ -113,6 +113,38 @@ def test_text_that_is_not_valid_utf8_is_refused(monkeypatch):
     assert "not valid UTF-8 text" in line
 
 
+STRIPE_LINK = "https://buy.stripe.com/6oE8Ab3xY0aB1cD2eF3gH4iJ"
+
+
+@pytest.mark.parametrize(("env", "named", "says"), [
+    ({"SLOTQUEUE_BRAND_NAME": "Hawai\u02bbi DMV"}, "SLOTQUEUE_BRAND_NAME",
+     "'\u02bb' is not in the SMS (GSM-7) alphabet"),
+    ({"SLOTQUEUE_BRAND_NAME": "DMV \u2022 Queue"}, "SLOTQUEUE_BRAND_NAME",
+     "'\u2022' is not in the SMS (GSM-7) alphabet"),
+    ({"SLOTQUEUE_BRAND_NAME": "[DMV] {Queue} " + "x" * 24}, "SLOTQUEUE_BRAND_NAME",
+     "longer than 40 SMS characters"),
+    ({"SLOTQUEUE_PAYMENT_LINK_URL": STRIPE_LINK + "?utm_source=" + "x" * 60},
+     "SLOTQUEUE_PAYMENT_LINK_URL", "come to 128 characters, at most 115"),
+    ({"SLOTQUEUE_BRAND_NAME": "B" * 40,
+      "SLOTQUEUE_PAYMENT_LINK_URL": STRIPE_LINK + "?a=" + "x" * 26},
+     "SLOTQUEUE_PAYMENT_LINK_URL", "too long for the deposit text to fit 2 SMS"),
+    ({"SLOTQUEUE_PAYMENT_LINK_URL": "https://buy.stripe.com/caf\u00e9`"},
+     "SLOTQUEUE_PAYMENT_LINK_URL", "'`' is not in the SMS (GSM-7) alphabet"),
+])
+def test_a_brand_or_payment_link_that_would_break_two_sms_segments_is_refused(
+        monkeypatch, env, named, says):
+    [line] = refusal(monkeypatch, **env)
+    assert line.startswith(f"{named}=")
+    assert says in line
+
+
+def test_the_longest_brand_takes_a_stripe_payment_link_with_room_to_spare(monkeypatch):
+    monkeypatch.setenv("SLOTQUEUE_BRAND_NAME", "B" * 40)
+    monkeypatch.setenv("SLOTQUEUE_PAYMENT_LINK_URL", STRIPE_LINK + "?a=" + "x" * 25)
+    settings = load_settings()
+    assert len(settings.brand_name) + len(settings.payment_link_url or "") == 115
+
+
 def test_a_dotenv_file_that_is_not_utf8_is_refused_with_one_line(tmp_path):
     (tmp_path / ".env").write_bytes(b"SLOTQUEUE_TIMEZONE=Pacific/Honolulu\nSLOTQUEUE_BOOKER=\xff\n")
     with pytest.raises(ConfigError) as refused:
