@@ -40,6 +40,23 @@ def _events(rows: list[dict[str, Any]], tz: str) -> list[dict[str, Any]]:
     return [{**row, "at_local": local_time(row["at"], tz)} for row in rows]
 
 
+DELIVERY_TIMES = ("next_attempt_at", "created_at", "updated_at", "sent_at", "delivered_at")
+
+
+def _with_local(row: dict[str, Any], names: tuple[str, ...], tz: str) -> dict[str, Any]:
+    shown = dict(row)
+    for name in names:
+        shown.update(times(name, row[name], tz))
+    return shown
+
+
+def _messages(rows: list[dict[str, Any]], tz: str) -> list[dict[str, Any]]:
+    """Each message's and delivery's times with their `_local` twins."""
+    return [{**_with_local(m, ("queued_at",), tz),
+             "deliveries": [_with_local(d, DELIVERY_TIMES, tz) for d in m["deliveries"]]}
+            for m in rows]
+
+
 @router.get("/audit/entries/{id}", response_model=EntryAuditOut, tags=["audit"])
 def audit_entry(id: UUID, as_of: str | None = AS_OF,
                 _: Principal = Reader, d: Deps = D) -> Json:
@@ -56,7 +73,8 @@ def audit_customer(id: UUID, as_of: str | None = AS_OF, limit: int = LIMIT,
     moment = audit.as_of_moment(as_of, d.timezone)
     with d.reads.connection() as conn:
         found = audit.customer_audit(d.svc.app, conn, id, moment, limit)
-    return ok({**found, "events": _events(found["events"], d.timezone)})
+    return ok({**found, "events": _events(found["events"], d.timezone),
+               "messages": _messages(found["messages"], d.timezone)})
 
 
 def _slot(slot: dict[str, Any], names: dict[UUID, str], tz: str) -> dict[str, Any]:

@@ -150,6 +150,38 @@ class EntryAuditOut(BaseModel):
     state: dict[str, object] | None = Field(description="The entry as of `as_of` (or now).")
 
 
+class DeliveryAuditOut(BaseModel):
+    delivery_id: UUID
+    channel: Literal["sms", "email"]
+    recipient: str = Field(examples=["+1 808 •••-0101"], description="Masked.")
+    status: str = Field(examples=["delivered"])
+    attempts: int
+    next_attempt_at: datetime | None
+    next_attempt_at_local: str | None
+    provider_id: str | None = Field(examples=["SM0123456789abcdef0123456789abcdef"])
+    last_error: str | None = Field(description="The last failure, or why it was suppressed.")
+    created_at: datetime
+    created_at_local: str
+    updated_at: datetime
+    updated_at_local: str
+    sent_at: datetime | None
+    sent_at_local: str | None
+    delivered_at: datetime | None
+    delivered_at_local: str | None
+
+
+class MessageAuditOut(BaseModel):
+    message_id: UUID
+    message_type: str = Field(examples=["deposit_needed"])
+    dedupe_key: str = Field(examples=[f"deposit_needed:{ENTRY_ID}"])
+    queued_at: datetime = Field(description="When the message was recorded.")
+    queued_at_local: str
+    text: str | None
+    deliveries: list[DeliveryAuditOut] = Field(description=(
+        "One per channel; none until the delivery worker queued them. With `as_of`, those "
+        "queued by then, their status as it stands now."))
+
+
 class CustomerAuditOut(BaseModel):
     summary: dict[str, object] = Field(description=(
         "Openings decided while the customer queued, counted by who got them, and the first "
@@ -157,6 +189,8 @@ class CustomerAuditOut(BaseModel):
     openings: list[dict[str, object]] = Field(description="The ones that matter most first.")
     passed_over: list[dict[str, object]]
     events: list[AuditEventOut]
+    messages: list[MessageAuditOut] = Field(description="Oldest first, each with its "
+                                            "deliveries.")
     state: dict[str, object]
 
 

@@ -17,6 +17,7 @@ from slotqueue.aggregates.errors import InvalidInput, NotFound
 from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.application.queue import SlotQueue
 from slotqueue.projections.customer_audit import customer_openings
+from slotqueue.projections.message_audit import customer_messages
 
 HIDDEN = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 
@@ -135,9 +136,11 @@ def entry_audit(app: SlotQueue, entry_id: UUID, as_of: datetime | None) -> dict[
 def customer_audit(app: SlotQueue, conn: psycopg.Connection[Any], customer_id: UUID,
                    as_of: datetime | None, limit: int = 50) -> dict[str, Any]:
     """A customer's openings (a summary and the `limit` that matter most), their events up to
-    `as_of` across their aggregates, and their state then."""
+    `as_of` across their aggregates, their messages with each one's deliveries, and their
+    state then."""
     lines = customer_history(app, customer_id, as_of)
     found = customer_openings(app, conn, app.customer(customer_id), limit, as_of)
     passed = [o for o in found["openings"] if o["passed_over"]]  # kept for earlier readers
     return {**found, "passed_over": passed, "events": [line.fields() for line in lines],
+            "messages": customer_messages(conn, customer_id, as_of),
             "state": customer_state(app, customer_id, as_of)}

@@ -134,12 +134,35 @@ def _opening_text(o: dict[str, Any], tz: str) -> str:
             f"{_WHO[o['winner']]}{rank} [{o['outcome']}]{why}")
 
 
+def _delivery_text(d: dict[str, Any], tz: ZoneInfo) -> str:
+    """`sms to +1 808 •••-0101: delivered after 1 attempt (queued …, sent …, delivered …)`."""
+    n = d["attempts"]
+    tries = f" after {n} attempt{'' if n == 1 else 's'}" if n else ""
+    steps = [f"{word} {_stamp(d[key], tz)}" for word, key in (
+        ("queued", "created_at"), ("sent", "sent_at"), ("delivered", "delivered_at"),
+        ("next attempt", "next_attempt_at")) if d[key] is not None]
+    label = "why" if d["status"] == "suppressed" else "last error"
+    error = f"; {label}: {d['last_error']}" if d["last_error"] else ""
+    return (f"    {d['channel']} to {d['recipient']}: {d['status']}{tries} "
+            f"({', '.join(steps)}){error}")
+
+
+def _messages_text(messages: list[dict[str, Any]], tz: ZoneInfo) -> list[str]:
+    lines = [f"messages ({len(messages)}):"]
+    for m in messages:
+        lines.append(f"  {_stamp(m['queued_at'], tz)}  {m['message_type']}: {m['text']}")
+        lines += [_delivery_text(d, tz) for d in m["deliveries"]] or [
+            "    no delivery recorded"]
+    return lines if messages else [*lines, "  none"]
+
+
 def _customer_text(customer: dict[str, Any], found: dict[str, Any], total: int, tz: str
                    ) -> str:
     openings = found["openings"]
     lines = _summary_text(customer, found["summary"], tz)
     lines.append(f"openings that matter most ({len(openings)} of {total}):")
     lines += [_opening_text(o, tz) for o in openings] or ["  none"]
+    lines += _messages_text(found["messages"], ZoneInfo(tz))
     return "\n".join(lines)
 
 
@@ -160,7 +183,8 @@ def audit_command(
     """Replay an entry's, a customer's or a slot's history from the event store.
 
     For a customer: first a summary of the openings decided while they queued, then the
-    openings that matter most (passed over, won, at their locations), then the history.
+    openings that matter most (passed over, won, at their locations), their messages and
+    what became of each on each channel, then the history.
     """
     if sum(x is not None for x in (entry, customer, slot)) != 1:
         raise typer.BadParameter("give exactly one of --entry, --customer or --slot")

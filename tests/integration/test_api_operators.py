@@ -272,6 +272,8 @@ def test_the_customer_audit_answers_what_slotqueue_audit_prints(
     http = api.client.get(f"/v1/audit/customers/{customer_id}", headers=auditor).json()
     for event in http["events"]:
         assert event.pop("at_local").endswith("HST")
+    for message in http["messages"]:  # local twins: HTTP only, like the events' at_local
+        assert message.pop("queued_at_local").endswith("HST")
     assert http == ok_json(database_url, "audit", "--customer", str(customer_id))
     assert http["summary"]["won"] == 1
     assert http["state"]["phone"] == "+18085550001"  # the audit keeps the full number
