@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from fastapi import APIRouter, FastAPI, Request, Response
 
 from slotqueue import __version__
-from slotqueue.api import customer, errors, operator, ops, public, webhooks
+from slotqueue.api import customer, errors, operator, ops, public, twilio_webhooks, webhooks
 from slotqueue.api.deps import Deps
 
 log = logging.getLogger("slotqueue.http")
@@ -39,7 +39,8 @@ def create_app(deps: Deps, routers: Iterable[APIRouter] = ()) -> FastAPI:
     errors.install(app)
     for router, statuses in ((public.router, PUBLIC_ERRORS), (customer.router, SIGNED_IN_ERRORS),
                              (operator.router, SIGNED_IN_ERRORS),
-                             (webhooks.router, WEBHOOK_ERRORS), (ops.router, ()),
+                             (webhooks.router, WEBHOOK_ERRORS),
+                             (twilio_webhooks.router, WEBHOOK_ERRORS), (ops.router, ()),
                              *((r, ()) for r in routers)):
         app.include_router(router, responses=errors.documented(*statuses))
 

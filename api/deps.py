@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Request
 from psycopg_pool import ConnectionPool
 
-from slotqueue.adapters.sms import SmsSender
+from slotqueue.adapters.messaging import Sender
 from slotqueue.api.idempotency import Idempotency
 from slotqueue.api.limits import RateLimits
 from slotqueue.api.metrics import Metrics
@@ -27,7 +27,7 @@ def host_now() -> datetime:
 class Deps:
     svc: Any  # slotqueue.bootstrap.Service: the application, its clock, settings, catch-up
     reads: ConnectionPool
-    sms: SmsSender
+    sms: Sender  # the SMS provider of the settings: verification codes go through it
     limits: RateLimits
     idempotency: Idempotency
     metrics: Metrics | None = None

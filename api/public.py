@@ -3,6 +3,8 @@ the locations, asking for a code, and joining with it (spec service §2.1, §2.2
 
 from __future__ import annotations
 
+import logging
+import math
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -11,7 +13,7 @@ from slotqueue.adapters.locations import all_locations
 from slotqueue.adapters.presets import active_presets
 from slotqueue.aggregates.contact import normalise_phone
 from slotqueue.api.deps import Deps, client, deps
-from slotqueue.api.errors import named
+from slotqueue.api.errors import Problem, documented, named
 from slotqueue.api.models import (
     CustomerIn,
     CustomerOut,
@@ -21,8 +23,10 @@ from slotqueue.api.models import (
     VerificationOut,
 )
 from slotqueue.api.output import Json, ok
+from slotqueue.application.identity import CodeNotSent
 from slotqueue.projections.wording import mask_phone
 
+log = logging.getLogger("slotqueue.api")
 router = APIRouter(prefix="/v1", tags=["public"])
 KEY = Header(default=None, alias="Idempotency-Key", description="Repeat-safe retries.")
 
@@ -51,15 +55,29 @@ def _phone(d: Deps, request: Request, raw: str) -> str:
     return phone
 
 
+def _send_code(d: Deps, phone: str) -> Any:
+    try:
+        return d.svc.app.send_code(phone, d.now(), d.sms.send, d.brand)
+    except CodeNotSent as exc:
+        wait = max(1, math.ceil(exc.retry_after or 30))
+        log.warning("verification code not sent", extra={"fields": {
+            "to": mask_phone(phone), "provider": d.sms.name, "error": str(exc)}})
+        raise Problem(503, f"the code could not be sent just now: try again in {wait} s",
+                      headers={"Retry-After": str(wait)}) from None
+
+
 @router.post("/verifications", status_code=202, response_model=VerificationOut,
-             responses={429: {"description": "Too many codes or requests (Retry-After)."}})
+             responses={429: {"description": "Too many codes or requests (Retry-After)."},
+                        **documented(503)})
 def ask_for_code(body: VerificationIn, request: Request, d: Deps = Depends(deps),  # noqa: B008
                  key: str | None = KEY) -> Any:
-    """Sends a 6-digit code by SMS to the phone (valid 10 minutes, 5 tries; 3 per 10 min)."""
+    """Sends a 6-digit code by SMS to the phone (valid 10 minutes, 5 tries; 3 per 10 min).
+    409 when the phone opted out (text START first); 503 with Retry-After when the SMS
+    provider did not take it this time."""
     phone = _phone(d, request, body.phone)
 
     def run() -> tuple[int, dict[str, Any]]:
-        expires = d.svc.app.send_code(phone, d.now(), d.sms.send, d.brand)
+        expires = _send_code(d, phone)
         return 202, {"sent_to": mask_phone(phone), "expires_at": expires}
 
     return d.idempotency.run(key, "anonymous", "POST /v1/verifications",

@@ -15,12 +15,22 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
+from slotqueue.adapters.messaging import PERMANENT, TRANSIENT, Outcome, Outgoing
 from slotqueue.aggregates.contact import normalise_email, normalise_phone
 from slotqueue.aggregates.credential import Credential, key_id, secret_hash
 from slotqueue.aggregates.errors import InvalidInput, NotFound, TransitionRefused
 from slotqueue.aggregates.phone_verification import PhoneVerification
 
-SendText = Callable[[str, str, str], None]  # (to, kind, body)
+SendText = Callable[[Outgoing], Outcome]  # the SMS provider's `send`
+
+
+class CodeNotSent(Exception):
+    """The SMS provider did not take the code this time (it may later): `retry_after`
+    seconds, when it said."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -41,10 +51,16 @@ class IdentityCommands:
     repository: Any
     save: Callable[..., Any]
     join: Callable[..., Any]
+    opted_out: Callable[[str], bool]
+    opt_out: Callable[[str, str, datetime], bool]
 
     def send_code(self, phone: str, now: datetime, send: SendText, brand: str) -> datetime:
-        """Records a new code for the phone and sends it; returns when it expires."""
+        """Records a new code for the phone and texts it (never a delivery: codes are
+        secrets); returns when it expires. An opted-out phone gets none (TransitionRefused);
+        a number that can never get texts is InvalidInput; a provider that did not take it
+        this time, CodeNotSent. A provider that may have it counts as sent."""
         e164 = normalise_phone(phone)
+        _refuse_opted_out(self.opted_out(e164), e164)
         code = f"{secrets.randbelow(10**6):06d}"
         for _ in range(5):
             try:
@@ -59,7 +75,16 @@ class IdentityCommands:
                 continue
         else:
             raise TransitionRefused(f"could not record a code for {e164}: try again")
-        send(e164, "verification", f"{brand}: your code is {code}. It expires in 10 minutes.")
+        outcome = send(Outgoing(channel="sms", to=e164, kind="verification",
+                                body=f"{brand}: your code is {code}. It expires in 10 minutes."))
+        if outcome.opted_out:
+            self.opt_out(e164, "provider", now)
+        _refuse_opted_out(outcome.opted_out, e164)
+        if outcome.kind == PERMANENT:
+            raise InvalidInput(f"texts cannot reach {e164}: {outcome.error}", field="phone")
+        if outcome.kind == TRANSIENT:
+            raise CodeNotSent(outcome.error or "the SMS provider did not take the code",
+                              outcome.retry_after)
         return expires
 
     def verify_and_join(self, phone: str, code: str, email: str | None,
@@ -99,3 +124,9 @@ class IdentityCommands:
             raise NotFound(f"unknown API key {name!r}") from None
         key.revoke(now, by)
         self.save(key)
+
+
+def _refuse_opted_out(opted_out: bool, e164: str) -> None:
+    if opted_out:
+        raise TransitionRefused(f"{e164} has opted out of our texts (STOP): text START to the "
+                                "number our texts come from, then ask for a code again")

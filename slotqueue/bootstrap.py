@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from slotqueue.adapters.booking import Booker, make_booker
+from slotqueue.adapters.messaging import Sender
 from slotqueue.adapters.monitor import MonitorReader
 from slotqueue.adapters.presets import PresetSource
-from slotqueue.adapters.sms import ConsoleSms, SmsSender
 from slotqueue.aggregates.watermark import SLOT_OPENED, Watermark
 from slotqueue.application.queue import SlotQueue
 from slotqueue.database import DatabaseClock, resolve_url
@@ -216,9 +216,10 @@ def run_forever(settings: Settings, url: str, stop: threading.Event | None = Non
                 stop, describe={"booker": settings.booker})
 
 
-def api_deps(svc: Service, sms: SmsSender | None = None, *, metrics: Metrics | None = None,
+def api_deps(svc: Service, sms: Sender | None = None, *, metrics: Metrics | None = None,
              ticker: Ticker | None = None) -> Deps:
-    """What the HTTP handlers share: the service, a pool for reads, the SMS sender, limits,
+    """What the HTTP handlers share: the service, a pool for reads, the SMS provider of the
+    settings (verification codes; `sms` instead when given), limits,
     the metrics (a registry of this app's own) and the dispatcher's ticker when one runs
     beside the API."""
     from psycopg_pool import ConnectionPool  # noqa: PLC0415 - HTTP only: commands skip it
@@ -236,7 +237,7 @@ def api_deps(svc: Service, sms: SmsSender | None = None, *, metrics: Metrics | N
     metrics = metrics or Metrics()
     if ticker is not None:
         metrics.watch(ticker)
-    return Deps(svc=svc, reads=reads, sms=sms or ConsoleSms(),
+    return Deps(svc=svc, reads=reads, sms=sms or make_senders(s)["sms"],
                 limits=RateLimits(s.rate_limit_per_ip, s.rate_limit_per_phone),
                 idempotency=Idempotency(reads), metrics=metrics, ticker=ticker)
 
@@ -265,6 +266,7 @@ def serve(settings: Settings, url: str, host: str, port: int) -> None:
     finally:
         background.stop()
         deps.reads.close()
+        deps.sms.close()
         svc.close()
 
 

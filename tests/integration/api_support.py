@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from slotqueue.adapters.sms import ConsoleSms
+from slotqueue.adapters.messaging import Console
 from slotqueue.api.app import create_app
 from slotqueue.bootstrap import api_deps
 
@@ -52,5 +52,5 @@ def bearer(secret: str) -> dict[str, str]:
 
 def make_api(service: Any, routers: tuple[Any, ...] = ()) -> Api:
     out = io.StringIO()
-    deps = api_deps(service, sms=ConsoleSms(out))
+    deps = api_deps(service, sms=Console("sms", out))
     return Api(TestClient(create_app(deps, routers), raise_server_exceptions=False), out, deps)

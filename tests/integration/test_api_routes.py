@@ -25,7 +25,7 @@ from fastapi.routing import iter_route_contexts
 from slotqueue.settings import Settings
 
 PUBLIC = "public"  # anyone, any credentials
-SIGNED = "signed"  # a provider's signature, nothing else: 400/401 without one
+SIGNED = "signed"  # a provider's signature, nothing else: 400/401/403 without one
 CUSTOMER = "customer"  # a customer token
 READER = "reader"  # an operator or an auditor key
 OPERATOR = "operator"  # an operator key
@@ -141,15 +141,15 @@ ROUTES: dict[tuple[str, str], Rule] = {
 
 def expected(rule: Rule, caller: str) -> str:
     if rule.access == SIGNED:
-        return "400/401"
+        return "400/401/403"
     if caller in MAY[rule.access]:
         return "ok"
     return "401" if caller == "nobody" else "403"
 
 
 def answered(rule: Rule, status: int) -> str:
-    if rule.access == SIGNED and status in (400, 401):
-        return "400/401"
+    if rule.access == SIGNED and status in (400, 401, 403):
+        return "400/401/403"  # Stripe's refusals are 400, Twilio's 403
     if status in rule.ok or (not rule.ok and 200 <= status < 300):
         return "ok"
     return str(status)
@@ -166,6 +166,7 @@ def app_routes(api: Api) -> list[tuple[str, str]]:
 @pytest.fixture
 def settings(database_url, monkeypatch):
     monkeypatch.setenv("SLOTQUEUE_STRIPE_WEBHOOK_SECRET", "whsec_route_walk")  # so 400, not 503
+    monkeypatch.setenv("SLOTQUEUE_TWILIO_AUTH_TOKEN", "twilio_route_walk")  # so 403, not 503
     return Settings(database_url=database_url)
 
 

@@ -18,6 +18,7 @@ from uuid import UUID
 import pytest
 from eventsourcing.application import AggregateNotFoundError
 
+from slotqueue.adapters.messaging import Outcome, Outgoing
 from slotqueue.aggregates.customer import Customer
 from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.application.identity import IdentityCommands
@@ -103,11 +104,18 @@ class _Codes(IdentityCommands):
     def save(self, *_: Any) -> None:
         return None
 
+    def opted_out(self, _: str) -> bool:
+        return False
+
 
 def _verification_text(brand: str) -> str:
     codes = _Codes()
-    codes.send_code("808-555-0101", _moment(ZONES[0]), lambda to, kind, body:
-                    codes.sent.append(body), brand)
+
+    def send(text: Outgoing) -> Outcome:
+        codes.sent.append(text.body)
+        return Outcome.sent()
+
+    codes.send_code("808-555-0101", _moment(ZONES[0]), send, brand)
     return codes.sent[0]
 
 
