@@ -175,6 +175,7 @@ def test_a_delivered_callback_marks_the_delivery_delivered(service, db, twilio_s
                    and found)
     [sent] = twilio_sending.to(PHONE)
     assert row["provider_id"] == sent.sid
+    wait_for(lambda: len(twilio_sending.reported) == 2)  # the fake notes an answer once read
     assert [(p["MessageStatus"], answer) for _, p, answer in twilio_sending.reported] == [
         ("sent", 200), ("delivered", 200)]
 
@@ -192,7 +193,9 @@ def test_an_undelivered_callback_fails_the_delivery_with_twilios_error_code(
 def test_a_repeated_callback_changes_nothing(service, db, twilio_sending):
     deposit_asked(service, DIALED)
     wait_for(lambda: (found := _sms(service, db)) and found["status"] == "delivered")
+    wait_for(lambda: len(twilio_sending.reported) == 2)
     url, params, _ = twilio_sending.reported[-1]
+    assert params["MessageStatus"] == "delivered"
     before = events(service)
     assert twilio_sending.post_signed(url, params) == 200
     assert events(service) == before
