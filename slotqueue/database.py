@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -89,6 +90,10 @@ class DatabaseClock:
 
     def __init__(self, datastore: Any) -> None:
         self.datastore = datastore
+        # A process's joins queue here, holding no pooled connection: one waiting on the
+        # database's lock with a connection of the pool, the holder saving on another, is all
+        # the pool is asked for (`serve`'s request threads all waited out a pool of 4).
+        self._one_waiter = threading.Lock()
 
     def now(self) -> datetime:
         with self.datastore.get_connection() as conn:
@@ -98,7 +103,7 @@ class DatabaseClock:
     def ordered(self) -> Iterator[datetime]:
         """Holds a transaction-level advisory lock while the caller records: two joins never
         interleave, so the earlier join time is always the one recorded first."""
-        with self.datastore.get_connection() as conn, conn.transaction():
+        with self._one_waiter, self.datastore.get_connection() as conn, conn.transaction():
             # This session idles while the caller reads and saves on others: allow that as long
             # as three statements may take (the library's 5 s ended slow joins that had saved).
             conn.execute(HOLD_FOR_THREE_STATEMENTS)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
+from typing import Any
 
 from slotqueue.database import ORDER_LOCK_KEY
 from slotqueue.projections.queries import rank_of
@@ -50,3 +52,35 @@ def test_dozens_of_join_processes_at_once_all_succeed_with_distinct_ranks_in_joi
     assert [rank_of(db, entry) for entry, _, _ in entries] == list(range(1, PROCESSES + 1))
     recorded = [position for _, _, position in entries]
     assert recorded == sorted(recorded)  # rank order is the order the joins were recorded in
+
+
+THREADS = 40  # as many as serve's request threads
+
+
+def test_dozens_of_joins_at_once_in_one_process_share_its_small_pool_and_all_succeed(
+        database_url, db):
+    """`serve` joins on its request threads through one event store pool of 4 connections:
+    a join waiting for the join lock must not hold a pooled connection the lock's holder
+    needs to save (they all waited out the pool and failed before)."""
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    from slotqueue.bootstrap import build  # noqa: PLC0415
+    from slotqueue.settings import Settings  # noqa: PLC0415
+
+    svc = build(Settings(database_url=database_url), database_url, pool_size=4)
+    phones = [f"+1808556{n:04d}" for n in range(THREADS)]
+    start = threading.Barrier(THREADS)
+
+    def join(phone: str) -> Any:
+        start.wait()
+        return svc.app.join(phone, None)
+
+    try:
+        with ThreadPoolExecutor(THREADS) as pool:
+            joined = list(pool.map(join, phones, timeout=120))
+        svc.catch_up()
+    finally:
+        svc.close()
+    assert len({j.queue_entry_id for j in joined}) == THREADS
+    ranks = [rank_of(db, j.queue_entry_id) for j in joined]
+    assert sorted(ranks) == list(range(1, THREADS + 1))
