@@ -118,19 +118,22 @@ def openings(since: str | None = SINCE, limit: int = LIMIT, cursor: str | None =
 @router.get("/messages", response_model=MessagesPage)
 def messages(
     status: str | None = Query(None, description=(
-        "Delivery status: queued, sending, sent, delivered, failed, suppressed or unknown. "
-        "Until deliveries are recorded (a later issue) every message is `queued`.")),
+        "Only messages with a delivery in this status: queued, sending, sent, delivered, "
+        "failed, suppressed or unknown.")),
     message_type: str | None = Query(None, alias="type", description=(
         "deposit_needed, deposit_received, booked, opportunity_passed or status.")),
     customer_id: UUID | None = None, since: str | None = SINCE, limit: int = LIMIT,
     cursor: str | None = CURSOR, _: Principal = Reader, d: Deps = D,
 ) -> Json:
-    """message_log, newest first: type, masked phone, the text as recorded, delivery status."""
+    """message_log, newest first: type, masked phone, the text as recorded, and what became
+    of it on each channel."""
     moment = audit.as_of_moment(since, d.timezone, "since")
     with d.reads.connection() as conn:
         rows = operator_lists.messages(conn, status, message_type, customer_id, moment,
                                        limit + 1, paging.decode(cursor))
-    return ok({"messages": [{**r, **times("sent_at", r["sent_at"], d.timezone)}
+    return ok({"messages": [{**r, **times("sent_at", r["sent_at"], d.timezone),
+                             "deliveries": [_with_local(x, DELIVERY_TIMES, d.timezone)
+                                            for x in r["deliveries"]]}
                             for r in rows[:limit]],
                "next_cursor": paging.next_cursor(
                    rows, limit, lambda r: (r["sent_at"], r["message_id"]))})

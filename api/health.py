@@ -13,6 +13,7 @@ from slotqueue.api.deps import Deps
 from slotqueue.api.metrics import Readings
 from slotqueue.migrate import pending_migrations
 from slotqueue.projections import maintenance
+from slotqueue.projections.delivery_queries import deliveries_by_status
 from slotqueue.projections.queries import entries_by_status
 from slotqueue.projections.queue_projection import QueueTablesProjection
 from slotqueue.redact import redact
@@ -114,6 +115,7 @@ def readings(d: Deps, now: datetime) -> Readings:
         lag = projection_lag(d, now)
         with d.reads.connection(timeout=PROBE_TIMEOUT_SECONDS) as conn:
             entries = entries_by_status(conn)
+            deliveries = deliveries_by_status(conn)
     except Exception:
         return Readings()
-    return Readings(lag.events, lag.seconds, entries, database_up=True)
+    return Readings(lag.events, lag.seconds, entries, database_up=True, deliveries=deliveries)

@@ -23,6 +23,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from slotqueue.aggregates.delivery_policy import CHANNELS
+from slotqueue.aggregates.delivery_states import STATUSES as DELIVERY_STATUSES
 from slotqueue.aggregates.opened_slot import (
     ATTEMPT_FAILED,
     BOOKED,
@@ -53,6 +55,7 @@ class Readings:
     lag_seconds: float | None = None
     entries: Mapping[tuple[str, str], int] = field(default_factory=dict)
     database_up: bool = False
+    deliveries: Mapping[tuple[str, str], int] = field(default_factory=dict)
 
 
 class _TickerCollector:
@@ -105,6 +108,9 @@ class Metrics:
                                  "the projection has not applied (0 when current)", registry=r)
         self.entries = Gauge("slotqueue_queue_entries", "Queue entries by status and deposit "
                              "status", ["status", "deposit_status"], registry=r)
+        self.deliveries = Gauge("slotqueue_deliveries", "Message deliveries by channel and "
+                                "status (unknown ones wait for an operator)",
+                                ["channel", "status"], registry=r)
         self.database_up = Gauge("slotqueue_database_up", "1 when the last scrape could read "
                                  "the database", registry=r)
         for change in ("opened", "closed"):
@@ -148,4 +154,9 @@ class Metrics:
             self.entries.clear()
             for (status, deposit_status), count in readings.entries.items():
                 self.entries.labels(status, deposit_status).set(count)
+            self.deliveries.clear()
+            for channel in CHANNELS:
+                for status in DELIVERY_STATUSES:
+                    self.deliveries.labels(channel, status).set(
+                        readings.deliveries.get((channel, status), 0))
         return generate_latest(self.registry)

@@ -229,15 +229,27 @@ class MessageOut(BaseModel):
     customer_id: UUID | None
     phone: str = Field(examples=["+1 808 •••-0101"], description="Masked.")
     message_type: str = Field(examples=["deposit_needed"])
-    status: str = Field(examples=["queued"], description=(
-        "Delivery status; every message is `queued` until deliveries are recorded."))
+    status: str | None = Field(examples=["delivered"], description=(
+        "Its SMS delivery's status (else its first delivery's); null before any delivery "
+        "was queued (messages recorded before deliveries existed, a customer with no phone)."))
     sent_at: datetime = Field(description="When the message was recorded (queued).")
     sent_at_local: str
     dedupe_key: str = Field(examples=[f"deposit_needed:{ENTRY_ID}"])
     text: str | None
     meta: dict[str, object]
+    deliveries: list[DeliveryAuditOut] = Field(description="One per channel.")
 
 
 class MessagesPage(BaseModel):
     messages: list[MessageOut]
     next_cursor: str | None
+
+
+class RetriedOne(BaseModel):
+    delivery_id: UUID
+    channel: Literal["sms", "email"]
+    status: str = Field(examples=["queued"])
+
+
+class RetriedOut(BaseModel):
+    retried: list[RetriedOne]

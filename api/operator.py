@@ -11,12 +11,14 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Header, Query
 
 from slotqueue.adapters.presets import load_labels
+from slotqueue.aggregates.errors import NotFound
 from slotqueue.api import audits, paging
 from slotqueue.api.auth import Principal, operator, reader
 from slotqueue.api.deps import Deps, deps
-from slotqueue.api.models import OperatorEntryOut, QueuePage
+from slotqueue.api.models import OperatorEntryOut, QueuePage, RetriedOut
 from slotqueue.api.output import Json, ok
 from slotqueue.projections.customer_view import times
+from slotqueue.projections.delivery_queries import deliveries_of_message
 from slotqueue.projections.entry_view import entry_view
 from slotqueue.projections.queue_listing import QueueRow, queue
 from slotqueue.projections.wording import Labels, windows_in_words
@@ -106,5 +108,26 @@ ACTIONS = {
 for _name, _doc in ACTIONS.items():
     router.post(f"/entries/{{id}}/{_name}", response_model=OperatorEntryOut)(
         _action(_name, _doc))
+
+
+
+@router.post("/messages/{id}/retry", response_model=RetriedOut, tags=["messages"])
+def retry_message(id: UUID, who: Principal = Operator, d: Deps = D,
+                  key: str | None = KEY) -> Json:
+    """Sends again a delivery that ended `unknown` (the provider may have it: only an
+    operator decides) or `failed`, with a fresh set of tries. `id` is a delivery's, or a
+    message's (each of its deliveries, which must all be unknown or failed)."""
+    def run() -> tuple[int, dict[str, Any]]:
+        with d.reads.connection() as conn:
+            ids = deliveries_of_message(conn, id) or [id]
+        try:
+            done = [d.svc.app.retry_delivery(one, who.actor, d.now()) for one in ids]
+        except NotFound:
+            raise NotFound(f"unknown delivery or message {id}") from None
+        return 200, {"retried": [{"delivery_id": x.id, "channel": x.channel,
+                                  "status": x.status} for x in done]}
+
+    return d.idempotency.run(key, who.actor, f"POST /v1/messages/{id}/retry", b"", run)
+
 
 router.include_router(audits.router)

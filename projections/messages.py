@@ -108,7 +108,7 @@ def _deposit_received(e: Any, t: Texts) -> list[Write]:
 def _booked(e: Any, t: Texts) -> list[Write]:
     where = t.place(e.location_name) or "the DMV office you chose"
     text = (f"{t.brand}: booked! {where}, {t.when(e.slot_datetime, long=True)}. Bring your ID "
-            "and documents and arrive 10 minutes early. Reply to this message to change plans.")
+            "and documents and arrive 10 minutes early. Reply HELP for help.")
     return _entry_message(e, "booked", f"booked:{e.originator_id}", text,
                           location_id=str(e.location_id),
                           slot_datetime=e.slot_datetime.isoformat())

@@ -1,6 +1,7 @@
 """What an operator lists newest first, a page at a time (`GET /v1/openings`,
 `GET /v1/messages`): the decided openings of `slotqueue.opened_slots` and the rows of
-`message_log`. A page ends at a position (time, id); the next one starts before it."""
+`message_log` with their deliveries. A page ends at a position (time, id); the next one
+starts before it."""
 
 from __future__ import annotations
 
@@ -10,16 +11,13 @@ from uuid import UUID
 
 import psycopg
 
+from slotqueue.aggregates.delivery_states import STATUSES
 from slotqueue.aggregates.errors import InvalidInput
+from slotqueue.projections.message_audit import DELIVERY_KEYS
 from slotqueue.projections.wording import mask_phone
 
 Position = tuple[datetime, UUID]
 MESSAGE_TYPES = ("deposit_needed", "deposit_received", "booked", "opportunity_passed", "status")
-# Delivery states of spec service §3. Until deliveries are recorded (a later issue), every
-# message is a record of intent nobody has sent yet: `queued`.
-DELIVERY_STATUSES = ("queued", "sending", "sent", "delivered", "failed", "suppressed",
-                     "unknown")
-NOT_SENT_YET = "queued"
 
 # A decided opening: decided_at is set (a winner, nobody, a weekend); `gone` and
 # `listed_before_watch` openings were never decided. A removed location reads as its id.
@@ -60,28 +58,45 @@ def decided_openings(conn: psycopg.Connection[Any], since: datetime | None = Non
     return [dict(zip(_OPENING_KEYS, row, strict=True)) for row in rows.fetchall()]
 
 
+_DELIVERIES_SQL = f"""
+SELECT message_id, {", ".join("id" if k == "delivery_id" else k for k in DELIVERY_KEYS)}
+FROM public.message_deliveries WHERE message_id = ANY(%s) ORDER BY channel
+"""
+HAS_STATUS = (" AND EXISTS (SELECT 1 FROM public.message_deliveries d "
+              "WHERE d.message_id = m.id AND d.status = %(status)s)")
+
+
 def messages(conn: psycopg.Connection[Any], status: str | None = None,
              message_type: str | None = None, customer_id: UUID | None = None,
              since: datetime | None = None, limit: int = 50, before: Position | None = None
              ) -> list[dict[str, Any]]:
-    """message_log rows newest first, phones masked; `status` is the delivery status (every
-    message is `queued` until deliveries are recorded)."""
-    if status is not None and status not in DELIVERY_STATUSES:
-        raise InvalidInput(f"unknown status {status!r}: one of {', '.join(DELIVERY_STATUSES)}",
+    """message_log rows newest first, phones masked, each with its deliveries (one per
+    channel); `status` keeps the messages with a delivery in that status. `status` on a row
+    is its SMS delivery's (else its first delivery's; None before any was queued)."""
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"unknown status {status!r}: one of {', '.join(STATUSES)}",
                            field="status")
     if message_type is not None and message_type not in MESSAGE_TYPES:
         raise InvalidInput(f"unknown type {message_type!r}: one of {', '.join(MESSAGE_TYPES)}",
                            field="type")
-    if status not in (None, NOT_SENT_YET):
-        return []
     where = _where("m", "sent_at", since, before)
     where += "" if message_type is None else " AND m.message_type = %(type)s"
     where += "" if customer_id is None else " AND m.customer_id = %(customer)s"
+    where += "" if status is None else HAS_STATUS
     at, id_ = before or (None, None)
     rows = conn.execute(_MESSAGES_SQL.format(where=where), {
         "since": since, "limit": limit, "at": at, "id": id_, "type": message_type,
-        "customer": customer_id}).fetchall()
+        "customer": customer_id, "status": status}).fetchall()
+    deliveries: dict[UUID, list[dict[str, Any]]] = {}
+    for row in conn.execute(_DELIVERIES_SQL, ([r[0] for r in rows],)).fetchall():
+        deliveries.setdefault(row[0], []).append(dict(zip(DELIVERY_KEYS, row[1:], strict=True)))
     return [{"message_id": r[0], "customer_id": r[1], "phone": mask_phone(r[2]),
-             "message_type": r[3], "status": NOT_SENT_YET, "sent_at": r[4],
-             "dedupe_key": r[5], "text": (r[6] or {}).get("text"), "meta": r[6] or {}}
-            for r in rows]
+             "message_type": r[3], "status": _headline(deliveries.get(r[0], [])),
+             "sent_at": r[4], "dedupe_key": r[5], "text": (r[6] or {}).get("text"),
+             "meta": r[6] or {}, "deliveries": deliveries.get(r[0], [])} for r in rows]
+
+
+def _headline(deliveries: list[dict[str, Any]]) -> str | None:
+    """The status a message shows in one word: its SMS delivery's, else its first one's."""
+    sms = [d for d in deliveries if d["channel"] == "sms"]
+    return (sms or deliveries or [{"status": None}])[0]["status"]

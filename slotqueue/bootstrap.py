@@ -11,23 +11,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import psycopg
 
 from slotqueue.adapters.booking import Booker, make_booker
-from slotqueue.adapters.messaging import Sender
+from slotqueue.adapters.messaging import Console, Sender
 from slotqueue.adapters.monitor import MonitorReader
 from slotqueue.adapters.presets import PresetSource
+from slotqueue.aggregates.delivery_policy import QuietHours
 from slotqueue.aggregates.watermark import SLOT_OPENED, Watermark
 from slotqueue.application.queue import SlotQueue
 from slotqueue.database import DatabaseClock, resolve_url
 from slotqueue.migrate import pending_migrations
+from slotqueue.processes.delivery_intake import DeliveryIntake, IntakePosition
+from slotqueue.processes.delivery_worker import DeliveryRules, DeliveryWorker
 from slotqueue.processes.dispatcher import Dispatcher, DispatchPolicy, Summary
+from slotqueue.processes.due_queue import DueQueue
 from slotqueue.processes.feed import EventFeed
 from slotqueue.processes.projection_runner import SupervisedProjection
 from slotqueue.processes.queue_view import QueueView
 from slotqueue.processes.service import Background, Ticker, Timing, run_service
 from slotqueue.processes.writer import Writer
+from slotqueue.projections.delivery_queries import pending_deliveries
 from slotqueue.projections.dispatch_snapshot import load_snapshot
 from slotqueue.projections.maintenance import catch_up
 from slotqueue.projections.messages import Texts
@@ -205,15 +211,22 @@ def _projection(settings: Settings, url: str) -> SupervisedProjection:
 
 def run_forever(settings: Settings, url: str, stop: threading.Event | None = None,
                 on_summary: Callable[[Summary], None] | None = None,
-                booker: Booker | None = None) -> None:
-    """`slotqueue run`: the dispatcher and the projections until SIGTERM or `stop`;
+                booker: Booker | None = None, deliveries: bool | None = None) -> None:
+    """`slotqueue run`: the dispatcher, the projections and (unless SLOTQUEUE_DELIVERY_WORKER
+    is off, or `deliveries` False) the delivery worker until SIGTERM or `stop`;
     `on_summary` hears of the runs that recorded something."""
     def eventful(summary: Summary) -> None:
         if on_summary is not None and summary.eventful:
             on_summary(summary)
 
     run_service(make_ticker(settings, url, booker, eventful), _projection(settings, url),
-                stop, describe={"booker": settings.booker})
+                stop, describe={"booker": settings.booker},
+                workers=_workers(settings, url, deliveries))
+
+
+def _workers(settings: Settings, url: str, deliveries: bool | None = None) -> list[Any]:
+    wanted = settings.delivery_worker if deliveries is None else deliveries
+    return [delivery_worker(settings, url)] if wanted else []
 
 
 def api_deps(svc: Service, sms: Sender | None = None, *, metrics: Metrics | None = None,
@@ -255,7 +268,8 @@ def serve(settings: Settings, url: str, host: str, port: int) -> None:
     ticker = make_ticker(settings, url, on_summary=metrics.record_run)
     deps = api_deps(svc, metrics=metrics, ticker=ticker)
     background = Background(ticker, _projection(settings, url),
-                            describe={"booker": settings.booker, "http": f"{host}:{port}"})
+                            describe={"booker": settings.booker, "http": f"{host}:{port}"},
+                            workers=_workers(settings, url))
     server = uvicorn.Server(uvicorn.Config(
         create_app(deps), host=host, port=port, log_config=None, access_log=False,
         lifespan="off", timeout_graceful_shutdown=15, server_header=False))
@@ -299,3 +313,50 @@ def build(settings: Settings, url: str | None = None, *, pool_size: int = 1) -> 
     return Service(settings=settings, url=url, app=_application(env), view=make_view(env))
 
 
+def make_senders(settings: Settings) -> dict[str, Sender]:
+    """The providers of the settings: console (the default), Twilio for SMS, SMTP for email."""
+    senders: dict[str, Sender] = {"sms": Console("sms"), "email": Console("email")}
+    timeout = settings.delivery_timeout_seconds
+    if settings.sms_provider == "twilio":
+        from slotqueue.adapters.twilio_sms import TwilioSms  # noqa: PLC0415
+
+        senders["sms"] = TwilioSms(
+            str(settings.twilio_account_sid), str(settings.twilio_auth_token),
+            str(settings.twilio_from), settings.twilio_api_base, timeout)
+    if settings.email_provider == "smtp":
+        from slotqueue.adapters.smtp_email import SmtpEmail  # noqa: PLC0415
+
+        senders["email"] = SmtpEmail(str(settings.smtp_url), str(settings.email_from), timeout)
+    return senders
+
+
+def status_callback(settings: Settings) -> Callable[[UUID], str | None]:
+    """Where Twilio reports on a delivery: the public URL's status webhook, naming it."""
+    base = settings.public_url.rstrip("/")
+    return lambda delivery_id: f"{base}/v1/webhooks/twilio/status?delivery={delivery_id}"
+
+
+def delivery_worker(settings: Settings, url: str, senders: dict[str, Sender] | None = None,
+                    name: str | None = None) -> DeliveryWorker:
+    """The delivery worker of `serve`, `run` and `deliver`: an event store of its own (a
+    connection per sender thread), LISTEN on the event log, the providers of the settings."""
+    timeouts = Timeouts.of(settings)
+    app = _application(store_env(url, pool_size=settings.delivery_concurrency + 2,
+                                 timeouts=timeouts))
+
+    def connect() -> psycopg.Connection[Any]:
+        conn = psycopg.connect(url, autocommit=True)
+        limit_statements(conn, timeouts.statement_ms)
+        return conn
+
+    def pending() -> list[tuple[UUID, datetime]]:
+        with connect() as conn:
+            return pending_deliveries(conn)
+
+    position = IntakePosition(connect)
+    intake = DeliveryIntake(app, EventFeed(app, listen_url=url), DueQueue(),
+                            message_texts(settings), position, position.load())
+    rules = DeliveryRules(settings.delivery_max_attempts, settings.delivery_timeout_seconds,
+                          QuietHours.parse(settings.quiet_hours), status_callback(settings))
+    return DeliveryWorker(app, intake, senders or make_senders(settings), rules, pending,
+                          threads=settings.delivery_concurrency, name=name)

@@ -5,14 +5,19 @@ as problem+json naming the field; a customer token reads none of it."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from datetime import timedelta
+from uuid import UUID
 
 import pytest
 from api_support import bearer, make_api
 from dispatch_world import GRACE, World, next_weekday
 from test_cli import ok_json, run
+
+from slotqueue.adapters.messaging import Console
+from slotqueue.bootstrap import delivery_worker
 
 from dbsupport import event_count
 
@@ -137,7 +142,7 @@ def test_require_deposit_asks_now_with_the_settings_grace_and_queues_the_message
     entry = api.deps.svc.app.entry(entry_id)
     assert entry.deposit_expires_at - entry.deposit_required_at == GRACE
     texts = api.client.get("/v1/messages", headers=auditor,
-                           params={"type": "deposit_needed", "status": "queued"}).json()
+                           params={"type": "deposit_needed"}).json()  # no worker: none queued
     assert next(m["dedupe_key"] for m in texts["messages"]) == f"deposit_needed:{entry_id}"
     assert texts["messages"][0]["phone"] == "+1 808 \u2022\u2022\u2022-0004"
     assert texts["messages"][0]["text"]
@@ -291,15 +296,29 @@ def test_an_entry_audit_as_of_a_moment_shows_the_state_then(api, auditor, ops, l
 
 
 def test_messages_filter_by_delivery_status_type_and_customer_newest_first(
-        api, auditor, line):
+        api, auditor, line, service, database_url):
     every = api.client.get("/v1/messages", headers=auditor).json()["messages"]
     assert every
-    assert {m["status"] for m in every} == {"queued"}
+    assert {(m["status"], len(m["deliveries"])) for m in every} == {(None, 0)}, "none queued"
+    worker = delivery_worker(service.settings, database_url,
+                             senders={"sms": Console("sms", io.StringIO())})
+    worker.intake.step()  # queues one SMS per message; nothing sent yet
+    service.catch_up()
+    every = api.client.get("/v1/messages", headers=auditor).json()["messages"]
+    assert {(m["status"], len(m["deliveries"])) for m in every} == {("queued", 1)}
     assert [m["sent_at"] for m in every] == sorted((m["sent_at"] for m in every), reverse=True)
     assert api.client.get("/v1/messages", headers=auditor,
                           params={"status": "queued"}).json()["messages"] == every
     assert api.client.get("/v1/messages", headers=auditor,
                           params={"status": "delivered"}).json()["messages"] == []
+    assert worker.handle(UUID(every[0]["deliveries"][0]["delivery_id"])) == "sent"
+    worker.app.close()
+    service.catch_up()
+    [sent] = api.client.get("/v1/messages", headers=auditor,
+                            params={"status": "sent"}).json()["messages"]
+    assert sent["message_id"] == every[0]["message_id"]
+    assert sent["deliveries"][0]["attempts"] == 1
+    every = api.client.get("/v1/messages", headers=auditor).json()["messages"]
     mine = api.client.get("/v1/messages", headers=auditor,
                           params={"customer_id": str(line[0].customer_id)}).json()["messages"]
     assert mine
@@ -309,3 +328,30 @@ def test_messages_filter_by_delivery_status_type_and_customer_newest_first(
     rest = api.client.get("/v1/messages", headers=auditor,
                           params={"limit": 500, "cursor": first["next_cursor"]}).json()
     assert first["messages"] + rest["messages"] == every
+
+
+def test_an_operator_retries_an_unknown_delivery_and_a_sent_one_is_refused(
+        api, ops, auditor, line, service, database_url):
+    worker = delivery_worker(service.settings, database_url,
+                             senders={"sms": Console("sms", io.StringIO())})
+    worker.intake.step()
+    service.catch_up()
+    first, second = [m for m in api.client.get("/v1/messages", headers=auditor).json()[
+        "messages"] if m["message_type"] != "deposit_needed"][:2]  # no deadline to pass
+    lost = UUID(first["deliveries"][0]["delivery_id"])
+    now = service.clock.now()
+    service.app.claim_delivery(lost, "dead-worker", timedelta(0), now)
+    service.app.lose_track_of(lost, now)
+    assert worker.handle(UUID(second["deliveries"][0]["delivery_id"])) == "sent"
+    worker.app.close()
+    answer = api.client.post(f"/v1/messages/{first['message_id']}/retry", headers=ops)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["retried"] == [{"delivery_id": str(lost), "channel": "sms",
+                                         "status": "queued"}]
+    events = list(service.app.repository.get(lost).collect_events()) or None
+    assert events is None  # nothing pending: the retry was saved
+    refused = api.client.post(f"/v1/messages/{second['message_id']}/retry", headers=ops)
+    _problem(refused, 409)
+    assert "sent" in refused.json()["detail"]
+    _problem(api.client.post(f"/v1/messages/{UUID(int=7)}/retry", headers=ops), 404)
+    _problem(api.client.post(f"/v1/messages/{first['message_id']}/retry", headers=auditor), 403)

@@ -165,6 +165,8 @@ def test_metrics_count_dispatcher_runs_decisions_and_requests_by_route(
                                             ("status", "queued")))] == 1  # Ana
     assert got[("slotqueue_queue_entries", (("deposit_status", "paid"),
                                             ("status", "active")))] == 1
+    assert got[("slotqueue_deliveries", (("channel", "sms"), ("status", "unknown")))] == 0
+    assert got[("slotqueue_deliveries", (("channel", "email"), ("status", "sent")))] == 0
     me = (("method", "GET"), ("route", "/v1/me"))
     assert got[("slotqueue_http_requests_total", (*me, ("status", "200")))] == 1
     assert got[("slotqueue_http_requests_total", (*me, ("status", "401")))] == 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +23,7 @@ from dispatch_world import GRACE, World, next_weekday
 from fastapi import APIRouter
 from fastapi.routing import iter_route_contexts
 
+from slotqueue.application.deliveries import messages_of
 from slotqueue.settings import Settings
 
 PUBLIC = "public"  # anyone, any credentials
@@ -74,6 +76,22 @@ class Walk:
             self.app.resume(eid, now)
         self.world.svc.catch_up()
         return {}
+
+    def lost_delivery(self) -> dict[str, str]:
+        """A delivery a dead worker left `unknown` (something an operator may retry)."""
+        now, eid = self.world.now, UUID(self.entry("queued")["id"])
+        self.app.cancel(eid, now)
+        self.world.svc.catch_up()
+        row = self.world.db.execute(
+            "SELECT id, customer_id, message_type, dedupe_key, meta_json FROM message_log "
+            "WHERE dedupe_key = %s", (f"status:{eid}:canceled",)).fetchone()
+        message = messages_of([dict(zip(("id", "customer_id", "message_type", "dedupe_key",
+                                         "meta_json"), row, strict=True))])[0]
+        [queued] = self.app.queue_deliveries(
+            self.app.deliveries_for(message, "DMV Queue", "Pacific/Honolulu", now))
+        self.app.claim_delivery(queued.id, "dead-worker", timedelta(0), now)
+        self.app.lose_track_of(queued.id, now)
+        return {"id": str(queued.id)}
 
     def phone(self) -> dict[str, str]:
         return {"phone": f"808-555-{next(self.phones):04d}"}
@@ -136,6 +154,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
                                                                  params=lambda w: w.slot),
     ("GET", "/v1/openings"): Rule(READER),
     ("GET", "/v1/messages"): Rule(READER),
+    ("POST", "/v1/messages/{id}/retry"): Rule(OPERATOR, params=Walk.lost_delivery),
 }
 
 

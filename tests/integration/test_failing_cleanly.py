@@ -47,6 +47,10 @@ ARGUMENTS = {
     "seed": ["--customers", "1"],
     "migrate": [],
     "projections status": [], "projections rebuild": [], "projections verify": [],
+    "serve": [],
+    "api-keys create": ["--name", "ops-a", "--role", "operator"],
+    "api-keys list": [], "api-keys revoke": ["ops-a"],
+    "deliver": [], "messages": ["--status", "unknown"], "messages retry": [ENTRY],
 }
 
 
@@ -56,6 +60,8 @@ def _every_command() -> list[str]:
     for name, command in group.commands.items():  # type: ignore[attr-defined]
         subcommands = getattr(command, "commands", None)
         names += [f"{name} {sub}" for sub in subcommands] if subcommands else [name]
+        if subcommands and getattr(command, "invoke_without_command", False):
+            names.append(name)  # a group that does something alone (`messages` lists)
     return sorted(names)
 
 
