@@ -81,9 +81,13 @@ class TwilioSms:
 
     def send(self, message: Outgoing) -> Outcome:
         extra = {"status_callback": message.callback_url} if message.callback_url else {}
+        # A Messaging Service SID (MG…) sends from the service's numbers; anything else is the
+        # sender's own number.
+        sender = ({"messaging_service_sid": self.from_} if self.from_.startswith("MG")
+                  else {"from_": self.from_})
         try:
-            sent = self.client.messages.create(to=message.to, from_=self.from_,
-                                               body=message.body, **extra)
+            sent = self.client.messages.create(to=message.to, body=message.body, **sender,
+                                               **extra)
         except (TwilioRestException, TwilioServiceException) as exc:
             return self._refused(exc)
         except requests.exceptions.ConnectTimeout:

@@ -39,7 +39,8 @@ MESSAGES = {21211: "The 'To' number {to} is not a valid phone number.",
             21610: "Attempt to send to unsubscribed recipient",
             21614: "'To' number is not a valid mobile number",
             20429: "Too Many Requests", 20500: "Internal Server Error",
-            20003: "Authenticate", 30003: "Unreachable destination handset"}
+            20003: "Authenticate", 30003: "Unreachable destination handset",
+            21603: "A 'From' or 'MessagingServiceSid' parameter is required"}
 Poster = Callable[[str, dict[str, str], dict[str, str]], Any]
 
 
@@ -140,7 +141,10 @@ class FakeTwilio:
         to, body = form.get("To", ""), form.get("Body", "")
         if not to or not body:
             return 400, Fail(400, 21604 if not to else 21602).body(to), {}
-        seen = Received(to, form.get("From", ""), body, form.get("StatusCallback"))
+        sender = form.get("From") or form.get("MessagingServiceSid", "")
+        if not sender:
+            return 400, Fail(400, 21603).body(to), {}
+        seen = Received(to, sender, body, form.get("StatusCallback"))
         with self._lock:
             self.received.append(seen)
         answer = self._next(to)

@@ -59,6 +59,16 @@ def test_an_accepted_text_is_sent_with_twilios_sid_and_reaches_it_once_as_writte
     assert fake.received[1].status_callback is None  # not sent when there is none
 
 
+def test_a_messaging_service_sid_sends_from_the_service_instead_of_a_number(fake):
+    service = "MG" + "0" * 32
+    sender = TwilioSms(SID, TOKEN, service, fake.base_url, timeout=1.0)
+    try:
+        assert sender.send(text()).kind == SENT
+    finally:
+        sender.close()
+    assert [r.from_ for r in fake.received] == [service]
+
+
 @pytest.mark.parametrize("code", [21211, 21614])
 def test_a_number_that_can_never_get_a_text_fails_permanently_naming_twilios_code(
         fake, sms, code):
