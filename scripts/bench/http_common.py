@@ -13,7 +13,6 @@ import asyncio
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -31,12 +30,6 @@ BARE_PATH = "/bare"
 
 
 # --- the servers ------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def serve_bare(port: int) -> int:
     """The reference: a FastAPI endpoint returning a constant, on uvicorn configured as
@@ -98,7 +91,7 @@ class Served:
 def serve(url: str, **settings: str) -> Iterator[Served]:
     """`slotqueue serve` on a free port with these SLOTQUEUE_* settings, ready (readyz 200)
     when yielded; stopped with SIGTERM afterwards."""
-    port = free_port()
+    port = harness.free_port()
     env = harness.cli_env(url, SLOTQUEUE_HTTP_PORT=str(port), **settings)
     log = harness.workdir() / f"serve-{port}.log"
     proc = harness.ProcessSet.start([sys.executable, "-m", "slotqueue", "serve"], env)
@@ -116,7 +109,7 @@ def serve(url: str, **settings: str) -> Iterator[Served]:
 @contextmanager
 def bare() -> Iterator[str]:
     """The reference server; yields its endpoint's URL."""
-    port = free_port()
+    port = harness.free_port()
     proc = harness.ProcessSet.start([sys.executable, str(Path(__file__).resolve()), "bare",
                                      str(port)],
                                     harness.cli_env(""))
@@ -140,24 +133,29 @@ def _status(url: str) -> int | None:
 
 @dataclass
 class Load:
-    """One open-loop run: each request's latency from when it was due (seconds), failures,
-    and how late the generator sent (its own lag)."""
+    """One open-loop run: each request's latency from when it was due (seconds), failures by
+    kind, and how late the generator sent (its own lag)."""
 
     latencies: list[float]
-    errors: int
+    failures: dict[str, int]
     sent_late: list[float]
     seconds: float
+
+    @property
+    def errors(self) -> int:
+        return sum(self.failures.values())
 
     @property
     def rate(self) -> float:
         return (len(self.latencies) + self.errors) / self.seconds
 
 
-def open_loop(url: str, rate: float, seconds: float, headers: dict[str, str] | None = None
-              ) -> Load:
-    """GET `url` at a fixed `rate` for `seconds`, whatever the answers' pace (new
-    connections are opened when every open one is busy)."""
-    return asyncio.run(_open_loop(url, rate, seconds, headers or {}))
+def open_loop(url: str, rate: float, seconds: float, headers: dict[str, str] | None = None,
+              connections: int = 64) -> Load:
+    """GET `url` at a fixed `rate` for `seconds`, whatever the answers' pace, over at most
+    `connections` keep-alive connections (as wrk2 does): a request due while every connection
+    is busy waits for one, and its wait counts in its latency."""
+    return asyncio.run(_open_loop(url, rate, seconds, headers or {}, connections))
 
 
 class _Connection:
@@ -178,41 +176,48 @@ class _Connection:
         return status
 
 
-async def _open_loop(url: str, rate: float, seconds: float, headers: dict[str, str]) -> Load:
+async def _open_loop(url: str, rate: float, seconds: float, headers: dict[str, str],
+                     connections: int) -> Load:
     target = httpx.URL(url)
     lines = [f"GET {target.raw_path.decode()} HTTP/1.1", f"Host: {target.host}:{target.port}",
              *(f"{k}: {v}" for k, v in headers.items())]
     request = ("\r\n".join(lines) + "\r\n\r\n").encode()
-    idle: list[_Connection] = []
+    idle: asyncio.Queue[_Connection | None] = asyncio.Queue()
+    for _ in range(connections):
+        idle.put_nowait(None)  # a slot for a connection, opened on first use
     latencies: list[float] = []
     late: list[float] = []
-    errors = 0
+    failures: dict[str, int] = {}
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.2
 
     async def one(due: float) -> None:
-        nonlocal errors
         await asyncio.sleep(max(0.0, due - loop.time()))
         late.append(loop.time() - due)
+        conn = await idle.get()
         try:
-            conn = idle.pop() if idle else _Connection(
-                *await asyncio.open_connection(target.host, target.port))
+            if conn is None:
+                conn = _Connection(*await asyncio.open_connection(target.host, target.port))
             status = await asyncio.wait_for(conn.get(request), 30)
-        except (TimeoutError, OSError, ValueError, asyncio.IncompleteReadError):
-            errors += 1
+        except (TimeoutError, OSError, ValueError, asyncio.IncompleteReadError) as exc:
+            kind = type(exc).__name__
+            failures[kind] = failures.get(kind, 0) + 1
+            idle.put_nowait(None)  # the connection is dropped; its slot opens a new one
             return
-        idle.append(conn)
+        idle.put_nowait(conn)
         if status == 200:
             latencies.append(loop.time() - due)
         else:
-            errors += 1
+            failures[str(status)] = failures.get(str(status), 0) + 1
 
     count = int(rate * seconds)
     await asyncio.gather(*(one(start + n / rate) for n in range(count)))
     took = max(loop.time() - start, 1e-9)
-    for conn in idle:
-        conn.writer.close()
-    return Load(latencies, errors, late, took)
+    while not idle.empty():
+        conn = idle.get_nowait()
+        if conn is not None:
+            conn.writer.close()
+    return Load(latencies, failures, late, took)
 
 
 @dataclass

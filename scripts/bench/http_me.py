@@ -10,7 +10,8 @@ process configured as `serve` configures uvicorn.
 Each run measures both (in alternating order):
   steady      GET at --rate requests/s for --seconds, open loop (wrk2-style: each request is
               due at a fixed time and its latency counts from then, so a stall shows in the
-              requests behind it); after a --warm-up at the same rate, not counted
+              requests behind it) over at most --open-connections keep-alive connections;
+              after a --warm-up at the same rate, not counted
   saturation  wrk, --connections connections for --wrk-seconds: requests/s (closed loop)
 Goals (issue 9): p99 ≤ 20 ms at 200 req/s with no errors; throughput at saturation ≥ 0.5 of
 the bare endpoint's. The load generator shares the machine (2 cores) with both servers; its own
@@ -35,10 +36,10 @@ PHONE, E164 = "808-555-0199", "+18085550199"
 
 
 def _steady(url: str, rate: float, seconds: float, warm_up: float,
-            headers: dict[str, str] | None = None) -> web.Load:
+            headers: dict[str, str] | None, connections: int) -> web.Load:
     if warm_up > 0:
-        web.open_loop(url, rate, warm_up, headers)
-    return web.open_loop(url, rate, seconds, headers)
+        web.open_loop(url, rate, warm_up, headers, connections)
+    return web.open_loop(url, rate, seconds, headers, connections)
 
 
 def _run(me: str, bare: str, auth: dict[str, str], args: Any, flip: bool
@@ -47,12 +48,24 @@ def _run(me: str, bare: str, auth: dict[str, str], args: Any, flip: bool
     targets = [("me", me, auth), ("bare", bare, None)]
     for name, url, headers in (reversed(targets) if flip else targets):
         harness.progress(f"  {name}: {args.rate:g} req/s for {args.seconds:g} s")
-        out[f"{name} steady"] = _steady(url, args.rate, args.seconds, args.warm_up, headers)
+        out[f"{name} steady"] = _steady(url, args.rate, args.seconds, args.warm_up, headers,
+                                        args.open_connections)
         if web.have_wrk():
             harness.progress(f"  {name}: saturation, {args.connections} connections")
             out[f"{name} saturation"] = web.wrk(url, args.wrk_seconds, args.connections,
                                                 headers)
     return out
+
+
+def _one_run(run: dict[str, Any]) -> str:
+    me, bare = run["me steady"], run["bare steady"]
+    text = (f"/v1/me p50 {_ms(me.latencies, 50):.1f} p99 {_ms(me.latencies, 99):.1f} ms, "
+            f"failed {me.failures or 0}; bare p50 {_ms(bare.latencies, 50):.1f} p99 "
+            f"{_ms(bare.latencies, 99):.1f} ms, failed {bare.failures or 0}")
+    if "me saturation" in run:
+        text += (f"; saturation {run['me saturation'].requests_per_second:.0f} vs "
+                 f"{run['bare saturation'].requests_per_second:.0f} req/s")
+    return text
 
 
 def _ms(values: list[float], p: float) -> float:
@@ -77,6 +90,8 @@ def main() -> int:
     common.sized(p, "--wrk-seconds", float, 15, 5, "length of one saturation window")
     p.add_argument("--rate", type=float, default=200, help="requests/s (default 200)")
     p.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    p.add_argument("--open-connections", type=int, default=64,
+                   help="connections of the steady load at most (default 64)")
     args = common.parse(p)
     figures = common.Figures(f"GET /v1/me at {args.rate:g} req/s, and at saturation",
                              command="python " + " ".join(sys.argv))
@@ -113,10 +128,12 @@ def _report(figures: common.Figures, runs: list[dict[str, Any]], args: Any,
 
     sent = sum(len(x.latencies) + x.errors for x in steady("me"))
     figures.info["set-up"] = (f"{len(runs)} runs; steady {args.rate:g} req/s for "
-                              f"{args.seconds:g} s after {args.warm_up:g} s warm-up; wrk "
+                              f"{args.seconds:g} s after {args.warm_up:g} s warm-up, at most "
+                              f"{args.open_connections} connections; wrk "
                               f"{args.connections} connections for {args.wrk_seconds:g} s")
     figures.info["serve counted GET /v1/me 200"] = f"{counted:.0f} (the benchmark sent {sent} "
     figures.info["serve counted GET /v1/me 200"] += "measured, plus warm-ups and wrk)"
+    figures.info["per run"] = [_one_run(r) for r in runs]
     bare_p99 = common.median(each("bare", lambda x: _ms(x.latencies, 99)))
     bare_p50 = common.median(each("bare", lambda x: _ms(x.latencies, 50)))
     figures.add("GET /v1/me p99 (open loop)", each("me", lambda x: _ms(x.latencies, 99)), "ms",
