@@ -14,6 +14,7 @@ import argparse
 import functools
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -233,6 +234,13 @@ class ProcessSet:
                 with suppress(subprocess.TimeoutExpired):
                     proc.wait(10)
         cls.live = [p for p in cls.live if p.poll() is None]
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 (for a server a script starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def stop(proc: subprocess.Popen[str], timeout: float = 30) -> int:
