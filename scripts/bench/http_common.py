@@ -13,7 +13,6 @@ import asyncio
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -31,12 +30,6 @@ BARE_PATH = "/bare"
 
 
 # --- the servers ------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def serve_bare(port: int) -> int:
     """The reference: a FastAPI endpoint returning a constant, on uvicorn configured as
@@ -98,7 +91,7 @@ class Served:
 def serve(url: str, **settings: str) -> Iterator[Served]:
     """`slotqueue serve` on a free port with these SLOTQUEUE_* settings, ready (readyz 200)
     when yielded; stopped with SIGTERM afterwards."""
-    port = free_port()
+    port = harness.free_port()
     env = harness.cli_env(url, SLOTQUEUE_HTTP_PORT=str(port), **settings)
     log = harness.workdir() / f"serve-{port}.log"
     proc = harness.ProcessSet.start([sys.executable, "-m", "slotqueue", "serve"], env)
@@ -116,7 +109,7 @@ def serve(url: str, **settings: str) -> Iterator[Served]:
 @contextmanager
 def bare() -> Iterator[str]:
     """The reference server; yields its endpoint's URL."""
-    port = free_port()
+    port = harness.free_port()
     proc = harness.ProcessSet.start([sys.executable, str(Path(__file__).resolve()), "bare",
                                      str(port)],
                                     harness.cli_env(""))
