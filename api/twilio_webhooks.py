@@ -90,8 +90,6 @@ def _status(d: Deps, delivery: str | None, form: dict[str, str]) -> dict[str, An
         log.warning("twilio status for an unknown delivery", extra={"fields": {
             "delivery_id": (delivery or "")[:64], "sid": sid, "status": status}})
         return {"outcome": "unknown_delivery", "delivery_id": None}
-    if changed:
-        d.settle()
     outcome = ("delivered" if status == "delivered" else "undelivered") if changed \
         else "already_recorded"
     log.info("twilio status", extra={"fields": {
