@@ -6,7 +6,9 @@ message resource, or Twilio's error body.
 Answers can be scripted, one per request in order (for one recipient, or for any): `OK`,
 `Fail(400, 21211)`, `Fail(400, 21610)`, `Fail(429, retry_after=2)`, `Fail(500)`, `HANG` (no
 answer for longer than the client waits; the message counts as taken, as it may at Twilio).
-Unscripted requests succeed, or fail at random at the rates given to `failing(…)`.
+Unscripted requests succeed, or fail at random at the rates given to `failing(…)`. `latency`
+holds every answer that long (Twilio's API takes a tenth of a second or more), so a client
+killed meanwhile leaves a request the fake still takes.
 
 Every request is recorded (`received`), so tests can assert exact recipients, bodies and no
 duplicates. With `callbacks` set, every accepted message with a StatusCallback is reported to
@@ -75,9 +77,10 @@ class Received:
 
 class FakeTwilio:
     def __init__(self, account_sid: str = SID, auth_token: str = TOKEN,
-                 callbacks: Poster | None = None, hang_seconds: float = 30.0) -> None:
+                 callbacks: Poster | None = None, hang_seconds: float = 30.0,
+                 latency: float = 0.0) -> None:
         self.account_sid, self.auth_token = account_sid, auth_token
-        self.callbacks, self.hang_seconds = callbacks, hang_seconds
+        self.callbacks, self.hang_seconds, self.latency = callbacks, hang_seconds, latency
         self.received: list[Received] = []
         self.reported: list[tuple[str, dict[str, str], Any]] = []  # (url, params, answer)
         self._scripts: dict[str | None, list[Answer]] = {}
@@ -148,6 +151,8 @@ class FakeTwilio:
         with self._lock:
             self.received.append(seen)
         answer = self._next(to)
+        if self.latency:
+            self._released.wait(self.latency)
         if answer == HANG:
             seen.hung = True
             self._released.wait(self.hang_seconds)

@@ -89,10 +89,18 @@ def test_run_recovers_from_a_postgresql_restart_and_loses_nothing():
     _drill("postgres_restart", "--times", "1", "--recovery-limit", "30", timeout=240)
 
 
+def test_two_delivery_workers_one_killed_send_every_text_once_and_lose_none(database_url):
+    out = _drill("deliveries", "--database-url", database_url, "--messages", "200",
+                 timeout=240)
+    assert "sent_twice: 0" in out
+    assert "lost: 0" in out
+
+
 @pytest.mark.slow
 @only_when_slow
 @pytest.mark.timeout(1500)
-@pytest.mark.parametrize("name", ["concurrent_dispatchers", "sigkill_run", "postgres_restart"])
+@pytest.mark.parametrize("name", ["concurrent_dispatchers", "sigkill_run", "postgres_restart",
+                                  "deliveries"])
 def test_long_drill_with_its_defaults(name, pg_server_url):
     args = [] if name == "postgres_restart" else ["--server-url", pg_server_url]
     _drill(name, *args, timeout=1200)
