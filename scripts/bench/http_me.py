@@ -3,7 +3,10 @@
 A fresh database with --queue customers (seeded through the command path, half paid), then one
 more customer who joins over HTTP (the code read from serve's console SMS line): last in line,
 so the rank query counts everyone ahead. `slotqueue serve` runs as a subprocess with its
-dispatcher and projections beside the API, as in production. The reference, started in the
+dispatcher and projections beside the API, as in production, but with its delivery worker off
+(SLOTQUEUE_DELIVERY_WORKER=false): the seeded queue's ~15,000 messages were never sent, and
+a worker draining them took 40 % of the process during the measurement (py-spy), a backlog no
+steady state has. The reference, started in the
 same run on the same host: a bare FastAPI endpoint returning a constant, in its own uvicorn
 process configured as `serve` configures uvicorn.
 
@@ -102,7 +105,8 @@ def main() -> int:
             harness.progress(f"seeding {args.queue} customers (half paid)")
             seed_customers(svc, args.queue, 0.5, 3)
             svc.catch_up()
-        with web.serve(url) as served, web.bare() as bare, httpx.Client(timeout=30) as client:
+        with web.serve(url, SLOTQUEUE_DELIVERY_WORKER="false") as served, web.bare() as bare, \
+                httpx.Client(timeout=30) as client:
             token = web.join(served, client, PHONE, E164)["customer_token"]
             auth = {"Authorization": f"Bearer {token}"}
             me = client.get(served.base + "/v1/me", headers=auth).json()
