@@ -4,7 +4,8 @@ A fresh database with --queue customers (seeded through the command path, half p
 more customer who joins over HTTP (the code read from serve's console SMS line): last in line,
 so the rank query counts everyone ahead. `slotqueue serve` runs as a subprocess with its
 dispatcher and projections beside the API, as in production, but with its delivery worker off
-(SLOTQUEUE_DELIVERY_WORKER=false): the seeded queue's ~15,000 messages were never sent, and
+(SLOTQUEUE_DELIVERY_WORKER=false): the seeded queue's ~10,000 messages (a deposit asked for
+and one received per paid customer) were never sent, and
 a worker draining them took 40 % of the process during the measurement (py-spy), a backlog no
 steady state has. The reference, started in the
 same run on the same host: a bare FastAPI endpoint returning a constant, in its own uvicorn
