@@ -11,7 +11,16 @@ from collections.abc import Awaitable, Callable, Iterable
 from fastapi import APIRouter, FastAPI, Request, Response
 
 from slotqueue import __version__
-from slotqueue.api import customer, errors, operator, ops, public, twilio_webhooks, webhooks
+from slotqueue.api import (
+    customer,
+    dashboard,
+    errors,
+    operator,
+    ops,
+    public,
+    twilio_webhooks,
+    webhooks,
+)
 from slotqueue.api.deps import Deps
 
 log = logging.getLogger("slotqueue.http")
@@ -43,6 +52,7 @@ def create_app(deps: Deps, routers: Iterable[APIRouter] = ()) -> FastAPI:
                              (twilio_webhooks.router, WEBHOOK_ERRORS), (ops.router, ()),
                              *((r, ()) for r in routers)):
         app.include_router(router, responses=errors.documented(*statuses))
+    dashboard.install(app)  # HTML for people, outside the OpenAPI schema
 
     def record(request: Request, status: int, started: float) -> None:
         elapsed = time.perf_counter() - started

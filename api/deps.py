@@ -16,6 +16,7 @@ from slotqueue.api.limits import RateLimits
 from slotqueue.api.metrics import Metrics
 
 if TYPE_CHECKING:
+    from slotqueue.processes.live import LiveEvents
     from slotqueue.processes.service import Ticker
 
 
@@ -32,6 +33,7 @@ class Deps:
     idempotency: Idempotency
     metrics: Metrics | None = None
     ticker: Ticker | None = None  # the dispatcher beside the API (`serve`): its heartbeat
+    live: LiveEvents | None = None  # the dashboard's live updates (`serve`); off without
     # The host's clock, which stamps events and the dispatcher's heartbeat (readiness and
     # lag compare against it; tests move it instead of sleeping).
     wall_clock: Callable[[], datetime] = field(default=host_now)

@@ -87,8 +87,9 @@ class Ticker:
 
     def finish(self, timeout: float) -> None:
         """Waits (bounded) for the run under way, e.g. before the process exits."""
-        if self._worker is not None:
-            self._worker.join(timeout)
+        worker = self._worker
+        if worker is not None and worker.ident is not None:  # not before it has started
+            worker.join(timeout)
         if self._session is not None:
             self._session.close()
 

@@ -29,6 +29,7 @@ from slotqueue.processes.delivery_worker import DeliveryRules, DeliveryWorker
 from slotqueue.processes.dispatcher import Dispatcher, DispatchPolicy, Summary
 from slotqueue.processes.due_queue import DueQueue
 from slotqueue.processes.feed import EventFeed
+from slotqueue.processes.live import LiveEvents
 from slotqueue.processes.projection_runner import SupervisedProjection
 from slotqueue.processes.queue_view import QueueView
 from slotqueue.processes.service import Background, Ticker, Timing, run_service
@@ -255,9 +256,34 @@ def api_deps(svc: Service, sms: Sender | None = None, *, metrics: Metrics | None
                 idempotency=Idempotency(reads), metrics=metrics, ticker=ticker)
 
 
-def serve(settings: Settings, url: str, host: str, port: int) -> None:
-    """`slotqueue serve`: the HTTP API with the dispatcher and the projections beside it,
-    until SIGTERM or Ctrl-C; requests under way and the tick under way finish first."""
+@dataclass
+class Serving:
+    """What `slotqueue serve` runs: the HTTP server, and beside it the dispatcher, the
+    projections, the workers and the dashboard's live updates (tests run the same)."""
+
+    server: Any  # uvicorn.Server
+    background: Background
+    deps: Deps
+    svc: Service
+
+    def run(self) -> None:
+        """Until the server stops (SIGTERM, Ctrl-C, or `server.should_exit`); requests under
+        way and the tick under way finish first."""
+        self.background.start()
+        if self.deps.live is not None:
+            self.deps.live.start()
+        try:
+            self.server.run()
+        finally:
+            if self.deps.live is not None:
+                self.deps.live.stop()
+            self.background.stop()
+            self.deps.reads.close()
+            self.deps.sms.close()
+            self.svc.close()
+
+
+def serving(settings: Settings, url: str, host: str, port: int) -> Serving:
     import uvicorn  # noqa: PLC0415 - only `serve` needs the server
 
     from slotqueue.api.app import create_app  # noqa: PLC0415
@@ -267,21 +293,39 @@ def serve(settings: Settings, url: str, host: str, port: int) -> None:
     metrics = Metrics()
     ticker = make_ticker(settings, url, on_summary=metrics.record_run)
     deps = api_deps(svc, metrics=metrics, ticker=ticker)
+    deps.live = live_events(svc)
     background = Background(ticker, _projection(settings, url),
                             describe={"booker": settings.booker, "http": f"{host}:{port}"},
                             workers=_workers(settings, url))
     server = uvicorn.Server(uvicorn.Config(
         create_app(deps), host=host, port=port, log_config=None, access_log=False,
         lifespan="off", timeout_graceful_shutdown=15, server_header=False))
-    background.start()
+    exit_on_signal = server.handle_exit
+
+    def handle_exit(sig: int, frame: Any) -> None:
+        deps.live.stop()  # the dashboard's streams end now, not at the graceful timeout
+        exit_on_signal(sig, frame)
+
+    server.handle_exit = handle_exit  # type: ignore[method-assign]
+    return Serving(server, background, deps, svc)
+
+
+def live_events(svc: Service) -> LiveEvents:
+    """The dashboard's live updates: one LISTEN on the event store for the whole process,
+    each change told once the projected tables show it."""
+    app = svc.app
+    return LiveEvents(lambda: EventFeed(app, listen_url=svc.url),
+                      lambda: app.recorder.max_notification_id() or 0,  # type: ignore[attr-defined]
+                      lambda: svc.view.max_tracking_id(app.name) or 0)
+
+
+def serve(settings: Settings, url: str, host: str, port: int) -> None:
+    """`slotqueue serve`: the HTTP API and the dashboard with the dispatcher and the
+    projections beside it, until SIGTERM or Ctrl-C; requests under way and the tick under
+    way finish first."""
+    running = serving(settings, url, host, port)
     _outlive_uvicorn_signals()
-    try:
-        server.run()
-    finally:
-        background.stop()
-        deps.reads.close()
-        deps.sms.close()
-        svc.close()
+    running.run()
 
 
 def _outlive_uvicorn_signals() -> None:

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     delivery_concurrency: int = Field(default=4, ge=1, le=32)
     delivery_worker: bool = True  # off: `serve` and `run` leave sending to `slotqueue deliver`
     quiet_hours: str = "21:00-08:00"
+    # The dashboard (spec service §5): how often a page refreshes itself besides its live
+    # stream, and how long a sign-in lasts.
+    dashboard_poll_seconds: float = _duration(60.0, 0.5, 3_600)
+    dashboard_session_minutes: float = _duration(720.0, 0.1, 43_200)
 
     @field_validator("booker_url", "booker_secret")
     @classmethod

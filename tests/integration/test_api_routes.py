@@ -6,11 +6,18 @@ this test: that is the point. Whoever adds a route adds its row here (who may ca
 ids its path takes, a body that succeeds), so no route ever ships without a decision about who
 may call it. Routes the spec names but nobody has built yet may be listed ahead; they are not
 walked until the app has them.
+
+The dashboard's routes (/dashboard/…) take no Authorization header: a caller signs in there
+with its key first (a customer token cannot), then sends the session's cookie, and its CSRF
+token with a POST. Their access kinds: DASHBOARD (an auditor's or operator's session) and
+DASHBOARD_ACT (an operator's session and its CSRF token). Without a session a page sends the
+browser to the sign-in form (303), which counts as 401 here.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -31,9 +38,12 @@ SIGNED = "signed"  # a provider's signature, nothing else: 400/401/403 without o
 CUSTOMER = "customer"  # a customer token
 READER = "reader"  # an operator or an auditor key
 OPERATOR = "operator"  # an operator key
+DASHBOARD = "dashboard"  # a dashboard session of an auditor or operator key
+DASHBOARD_ACT = "dashboard operator"  # an operator's dashboard session and its CSRF token
 CALLERS = ("nobody", "customer", "auditor", "operator")
 MAY = {PUBLIC: set(CALLERS), CUSTOMER: {"customer"}, READER: {"auditor", "operator"},
-       OPERATOR: {"operator"}}
+       OPERATOR: {"operator"}, DASHBOARD: {"auditor", "operator"},
+       DASHBOARD_ACT: {"operator"}}
 
 
 @dataclass
@@ -46,6 +56,7 @@ class Walk:
     me_phone: str
     slot: dict[str, str]
     phones: Any = field(default_factory=lambda: itertools.count(200))
+    keys: dict[str, str] = field(default_factory=dict)  # caller → its secret
 
     @property
     def app(self) -> Any:
@@ -110,6 +121,7 @@ class Rule:
     access: str
     params: Params = lambda _: {}  # path parameters, the subject made ready for the 2xx call
     body: Callable[[Walk], Any] | None = None  # a JSON body that succeeds (made per call)
+    form: Callable[[Walk], dict[str, str]] | None = None  # a form that succeeds (dashboard)
     ok: tuple[int, ...] = ()  # statuses that count as success; empty: any 2xx
 
 
@@ -155,6 +167,34 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/openings"): Rule(READER),
     ("GET", "/v1/messages"): Rule(READER),
     ("POST", "/v1/messages/{id}/retry"): Rule(OPERATOR, params=Walk.lost_delivery),
+    ("GET", "/dashboard"): Rule(PUBLIC, ok=(303,)),  # to the queue (then to sign in)
+    ("GET", "/dashboard/sign-in"): Rule(PUBLIC, ok=(200, 303)),  # signed in: to the queue
+    ("POST", "/dashboard/sign-in"): Rule(PUBLIC, ok=(303,), form=lambda w: {
+        "key": w.keys["operator"]}),
+    ("POST", "/dashboard/sign-out"): Rule(DASHBOARD, ok=(303,)),
+    ("GET", "/dashboard/static/{name}"): Rule(PUBLIC, params=lambda _: {
+        "name": "dashboard.js"}),
+    ("GET", "/dashboard/queue"): Rule(DASHBOARD),
+    ("GET", "/dashboard/openings"): Rule(DASHBOARD),
+    ("GET", "/dashboard/timers"): Rule(DASHBOARD),
+    ("GET", "/dashboard/offers"): Rule(DASHBOARD),
+    ("GET", "/dashboard/messages"): Rule(DASHBOARD),
+    ("GET", "/dashboard/charts"): Rule(DASHBOARD),
+    ("GET", "/dashboard/customers/{id}"): Rule(DASHBOARD, params=lambda w: {
+        "id": w.me["customer_id"]}),
+    ("GET", "/dashboard/events"): Rule(DASHBOARD, ok=(200, 503)),  # 503: no live stream here
+    ("POST", "/dashboard/entries/{id}/pause"): Rule(DASHBOARD_ACT, params=_queued, ok=(303,)),
+    ("POST", "/dashboard/entries/{id}/resume"): Rule(DASHBOARD_ACT, ok=(303,),
+                                                     params=lambda w: w.entry("paused")),
+    ("POST", "/dashboard/entries/{id}/cancel"): Rule(DASHBOARD_ACT, params=_queued, ok=(303,)),
+    ("POST", "/dashboard/entries/{id}/priority"): Rule(DASHBOARD_ACT, params=_queued, ok=(303,),
+                                                       form=lambda _: {"score": "5",
+                                                                       "reason": "walk"}),
+    ("POST", "/dashboard/entries/{id}/book"): Rule(DASHBOARD_ACT, params=_queued, ok=(303,),
+                                                   form=lambda w: {
+        "location_id": w.slot["location_id"], "date": w.slot["date"], "time": "10:45"}),
+    ("POST", "/dashboard/messages/{id}/retry"): Rule(DASHBOARD_ACT, ok=(303,),
+                                                     params=Walk.lost_delivery),
 }
 
 
@@ -163,12 +203,16 @@ def expected(rule: Rule, caller: str) -> str:
         return "400/401/403"
     if caller in MAY[rule.access]:
         return "ok"
+    if rule.access in (DASHBOARD, DASHBOARD_ACT) and caller == "customer":
+        return "401"  # a customer token signs nobody in to the dashboard
     return "401" if caller == "nobody" else "403"
 
 
-def answered(rule: Rule, status: int) -> str:
+def answered(rule: Rule, status: int, location: str = "") -> str:
     if rule.access == SIGNED and status in (400, 401, 403):
         return "400/401/403"  # Stripe's refusals are 400, Twilio's 403
+    if status == 303 and location.startswith("/dashboard/sign-in?next="):
+        return "401"  # a page sends a browser without a session to the sign-in form
     if status in rule.ok or (not rule.ok and 200 <= status < 300):
         return "ok"
     return str(status)
@@ -210,11 +254,27 @@ def test_every_route_of_the_app_is_in_the_table(walk):
                          "add one to tests/integration/test_api_routes.py")
 
 
+def dashboard_session(api: Api, secret: str | None) -> dict[str, str]:
+    """Signs in to the dashboard with `secret` (if it may): the cookie and CSRF headers."""
+    client = api.client
+    client.cookies.clear()
+    if secret is None or client.post("/dashboard/sign-in", data={"key": secret},
+                                     follow_redirects=False).status_code != 303:
+        client.cookies.clear()
+        return {}
+    cookie = f"sq_dashboard={client.cookies.get('sq_dashboard')}"
+    page = client.get("/dashboard/queue", headers={"Cookie": cookie}).text
+    client.cookies.clear()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    return {"Cookie": cookie, "X-CSRF-Token": csrf.group(1) if csrf else ""}
+
+
 def test_every_route_answers_each_caller_as_the_table_says(walk):
     api = walk.api
-    headers = {"nobody": {}, "customer": bearer(walk.me["customer_token"]),
-               "auditor": bearer(api.key("walk-auditor", "auditor")),
-               "operator": bearer(api.key("walk-operator", "operator"))}
+    walk.keys.update(customer=walk.me["customer_token"],
+                     auditor=api.key("walk-auditor", "auditor"),
+                     operator=api.key("walk-operator", "operator"))
+    headers = {"nobody": {}, **{caller: bearer(secret) for caller, secret in walk.keys.items()}}
     wrong = []
     for method, path in app_routes(api):
         rule = ROUTES.get((method, path))
@@ -223,9 +283,14 @@ def test_every_route_answers_each_caller_as_the_table_says(walk):
         url = path.format(**rule.params(walk))
         for caller in CALLERS:
             body = rule.body(walk) if rule.body else None
-            answer = api.client.request("GET" if method == "*" else method, url,
-                                        headers=headers[caller], json=body)
-            if answered(rule, answer.status_code) != expected(rule, caller):
+            sent = dict(headers[caller])
+            if path.startswith("/dashboard"):  # a session instead of the Authorization header
+                sent = dashboard_session(api, walk.keys.get(caller))
+            answer = api.client.request("GET" if method == "*" else method, url, headers=sent,
+                                        json=body, data=rule.form(walk) if rule.form else None,
+                                        follow_redirects=False)
+            found = answered(rule, answer.status_code, answer.headers.get("location", ""))
+            if found != expected(rule, caller):
                 wrong.append(f"{method} {path} as {caller}: {answer.status_code}, expected "
                              f"{expected(rule, caller)} ({answer.text[:160]})")
     assert not wrong, "\n".join(wrong)
