@@ -10,7 +10,7 @@ from uuid import UUID
 
 import psycopg
 
-from slotqueue.aggregates.errors import InvalidInput
+from slotqueue.aggregates.errors import InvalidInput, NotFound
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,21 @@ def _matches(text: str, known: Sequence[Location]) -> list[Location]:
         exact = [loc for loc in known if _folded(loc.name) == folded]
         return exact or [loc for loc in known if _folded(loc.name).startswith(folded)]
     return [loc for loc in known if loc.id == wanted]
+
+
+def one_location(text: str, known: Sequence[Location]) -> Location:
+    """The location a name or an id names: NotFound when none does (an id that is not in the
+    table too), InvalidInput when the start of a name fits several."""
+    if not text.strip():
+        raise InvalidInput("no location given: a name or an id", field="location_id")
+    matches = _matches(text.strip(), known)
+    if len(matches) > 1:
+        raise InvalidInput(f"ambiguous location {text.strip()!r} "
+                           f"({', '.join(loc.name for loc in matches)})", field="location_id")
+    if not matches:
+        raise NotFound(f"unknown location {text.strip()!r} (`slotqueue locations-list` names "
+                       "them all)")
+    return matches[0]
 
 
 def resolve(texts: Iterable[str], known: Sequence[Location]) -> list[UUID]:

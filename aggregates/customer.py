@@ -2,7 +2,7 @@
 
 Events: Registered (or Imported, for a customer an earlier implementation kept), EntryOpened,
 EmailChanged, TargetWindowsSelected, LocationsPreferred, LocationRetired, ChosenForSlot,
-OpportunityPassed.
+OpportunityPassed, BookingModeChanged (an operator's override of the booking mode, service §4.2).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from slotqueue.aggregates.booking_mode import DEFAULT, valid_choice
 from slotqueue.aggregates.contact import normalise_email
 from slotqueue.aggregates.errors import InvalidInput
 from slotqueue.aggregates.ids import stable_id
@@ -167,3 +168,20 @@ class Customer(Aggregate):
     @event("OpportunityPassed")
     def _opportunity_passed(self, day: str, slot_id: UUID, at: datetime) -> None:
         self.last_nudged_day = day
+
+    @property
+    def booking_mode(self) -> str | None:
+        """The operator's booking mode for this customer (None: the deployment's)."""
+        return self.__dict__.get("_booking_mode")
+
+    def set_booking_mode(self, mode: str, now: datetime, by: str | None) -> None:
+        """An operator gives the customer a booking mode of their own (auto, offer), or takes
+        it back (default). Recorded even when unchanged: the audit shows who confirmed it."""
+        choice = valid_choice(mode)
+        self._booking_mode_changed(mode=None if choice == DEFAULT else choice,
+                                   previous=self.booking_mode, by=by, at=now)
+
+    @event("BookingModeChanged")
+    def _booking_mode_changed(self, mode: str | None, previous: str | None, by: str | None,
+                              at: datetime) -> None:
+        self._booking_mode = mode

@@ -45,6 +45,11 @@ STATUS_RULES = Machine(
         {"trigger": "resume", "source": PAUSED, "dest": QUEUED, "conditions": "paused_from_queued"},
         {"trigger": "resume", "source": PAUSED, "dest": ACTIVE, "conditions": "paused_from_active"},
         {"trigger": "cancel", "source": list(OPEN), "dest": CANCELED},
+        # Operators' overrides (service §4.4, §4.5; decisions.md "Priority and convert to
+        # booking"): a priority changes no status; an operator books any open entry directly,
+        # apart from the dispatcher's `book`, which stays active-only.
+        {"trigger": "set_priority", "source": list(OPEN), "dest": None},
+        {"trigger": "book_by_operator", "source": list(OPEN), "dest": BOOKED},
         # A deposit goes back only once the entry has left the queue (decisions.md).
         {"trigger": "refund", "source": sorted(FINAL), "dest": None},
     ],

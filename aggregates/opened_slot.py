@@ -8,8 +8,10 @@ attempt, whose intent is recorded before the booking adapter is called.
 
 Events: SlotOpened → Decided (nobody, or a winner with the intent to book and the slot's lock)
 → AttemptFinished, then Closed when the slot stops being listed; AttemptAnsweredLate when the
-adapter answers an attempt that a later run had already ended as interrupted. (Claimed and
-AttemptStarted are replayed from journals recorded before issue 7.)
+adapter answers an attempt that a later run had already ended as interrupted;
+BookedByOperator when an operator books the slot directly while it is listed (service §4.5),
+which decides it so no run attempts it. (Claimed and AttemptStarted are replayed from journals
+recorded before issue 7.)
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
 from slotqueue.aggregates.errors import InvalidInput, TransitionRefused
 from slotqueue.aggregates.ids import stable_id
+from slotqueue.aggregates.slot_offers import OFFERED, SlotOffers
 
 WEEKEND = "weekend"
 NO_ELIGIBLE = "no_eligible_customer"
@@ -34,6 +37,8 @@ GONE = "gone"  # no longer listed before anyone decided it
 BASELINE = "listed_before_watch"  # listed before slotqueue watched: not an opening to decide
 RESULT_OUTCOMES = {"success": BOOKED, "fail": ATTEMPT_FAILED, "skipped": SKIPPED}
 INTERRUPTED = "attempt_interrupted"
+BOOKED_BY_OPERATOR = "booked_by_operator"  # an operator booked the slot themselves (§4.5)
+TAKEN = (BOOKED, BOOKED_CONFLICT, BOOKED_BY_OPERATOR)  # outcomes that mean the slot is booked
 
 
 def legacy_id(slot_key: str, first_seen: datetime) -> UUID:
@@ -41,7 +46,7 @@ def legacy_id(slot_key: str, first_seen: datetime) -> UUID:
     return stable_id("opened-slot", slot_key, first_seen.astimezone(UTC).isoformat())
 
 
-class OpenedSlot(Aggregate):
+class OpenedSlot(SlotOffers):
     """One opening of a slot and its decision journal."""
 
     @staticmethod
@@ -110,14 +115,30 @@ class OpenedSlot(Aggregate):
                       attempt_id=attempt_id, booker=booker, until=now + ttl)
         return attempt_id
 
+    def decide_offers(self, run_id: UUID, now: datetime, presets: dict[str, Any],
+                      policy: str, offers: list[dict[str, Any]], passed_over: list[UUID]
+                      ) -> None:
+        """Decides for offers instead of a booking (service §4.2, §4.3): `offers` lists each
+        customer offered the slot (entry, customer, rank, offer id) or passed by (no offer id,
+        `skipped` saying why), in rank order. No lock: nothing is booked until one accepts."""
+        self._ensure_free(run_id, now)
+        self.check_offers(offers)
+        first = next((o for o in offers if o.get("offer_id")), None)
+        self._decided(run_id=run_id, at=now, outcome=OFFERED, presets=presets, winner=first,
+                      passed_over=list(passed_over), slot_key=self.slot_key, policy=policy,
+                      offers=offers)
+
     @event("Decided")
     def _decided(
         self, run_id: UUID, at: datetime, outcome: str, presets: dict[str, Any],
         winner: dict[str, Any] | None, passed_over: list[UUID], slot_key: str,
         attempt_id: UUID | None = None, booker: str | None = None,
-        until: datetime | None = None,
+        until: datetime | None = None, policy: str | None = None,
+        offers: list[dict[str, Any]] | None = None,
     ) -> None:
         self.outcome, self.decided_at, self.winner = outcome, at, winner
+        if policy is not None:  # an offer decision (service §4.2): `policy` and `offers` came
+            self._offer_decided(policy, offers or [])  # later; earlier events replay as before
         if attempt_id is not None:
             self.attempt = {"attempt_id": attempt_id, "run_id": run_id, "started_at": at}
             self.claimed_by, self.claimed_until = run_id, until
@@ -217,6 +238,34 @@ class OpenedSlot(Aggregate):
             "the run attempting this booking stopped before recording its result; "
             "check with the DMV before booking this customer again",
         )
+
+    def book_by_operator(self, entry_id: UUID, customer_id: UUID, now: datetime,
+                         by: str | None) -> None:
+        """An operator booked this slot for `entry_id` themselves: the opening is decided
+        (`booked_by_operator`), so no run attempts it. Refused while a run's attempt is under
+        way (the booking adapter may be booking it right now) and once it is booked."""
+        if self.closed_at is not None:
+            raise TransitionRefused(f"slot {self.slot_key} opening {self.opening} is closed")
+        if self.outcome == ATTEMPTING:
+            running = self.claimed_until is not None and now <= self.claimed_until
+            raise TransitionRefused(
+                f"slot {self.slot_key}: the dispatcher is attempting to book it under its lock "
+                f"until {self.claimed_until}; try again once the attempt has ended" if running
+                else f"slot {self.slot_key}: a dispatcher's attempt stopped answering; the next "
+                "run ends it as interrupted, then try again")
+        if self.outcome in TAKEN:
+            raise TransitionRefused(f"slot {self.slot_key} is already booked in this opening "
+                                    f"({self.outcome})")
+        self._booked_by_operator(at=now, by=by, entry_id=entry_id, customer_id=customer_id,
+                                 slot_key=self.slot_key, previous_outcome=self.outcome)
+
+    @event("BookedByOperator")
+    def _booked_by_operator(self, at: datetime, by: str | None, entry_id: UUID,
+                            customer_id: UUID, slot_key: str, previous_outcome: str | None
+                            ) -> None:
+        self.outcome = BOOKED_BY_OPERATOR
+        self.winner = {"entry_id": entry_id, "customer_id": customer_id}
+        self.decided_at = self.decided_at or at
 
     def close(self, now: datetime, last_seen: datetime) -> None:
         """The slot stopped being listed: this opening ends (and goes to nobody if undecided)."""

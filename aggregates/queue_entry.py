@@ -4,7 +4,11 @@ Commands check the lifecycle tables and record the destination; `@event` bodies 
 because they run again on every replay. Events: Joined (or Imported, for an entry an earlier
 implementation kept), DepositRequired, DepositPaid, PaymentNeedsRefund, DepositLapsed,
 Paused, Resumed, Canceled, Refunded, AttemptReserved, AttemptReleased, Booked,
-BookingConflicted.
+BookingConflicted; and its timers' (`aggregates.timers`): the deposit's deadline is the timer
+`deposit_lapse`, set with the request, cancelled by the payment (or a cancel, or a booking),
+fired by the lapse. Operators' overrides (service §4.4, §4.5): PriorityChanged, and Booked
+with `by` when an operator booked the entry directly. Offers (service §4.2; `OfferHolder`,
+aggregates/entry_offers.py): OfferHeld, OfferReleased, CooldownStarted, Reactivated.
 """
 
 from __future__ import annotations
@@ -16,13 +20,16 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from slotqueue.aggregates import lifecycle as lc
+from slotqueue.aggregates.entry_offers import OfferHolder
 from slotqueue.aggregates.errors import InvalidInput, TransitionRefused
 from slotqueue.aggregates.ids import stable_id
+from slotqueue.aggregates.queue_policy import NO_PRIORITY, priority_reason, valid_priority
 
 MAX_PAYMENT_REF = 200
+DEPOSIT_LAPSE = "deposit_lapse"  # the timer of the deposit's deadline (its name and kind)
 
 
-class QueueEntry(Aggregate):
+class QueueEntry(OfferHolder):
     """Statuses and deposit statuses follow `aggregates.lifecycle`."""
 
     @staticmethod
@@ -102,6 +109,7 @@ class QueueEntry(Aggregate):
             at=now, expires_at=now + grace, status=status, deposit_status=deposit, by=by,
             customer_id=self.customer_id,
         )
+        self.set_timer(DEPOSIT_LAPSE, DEPOSIT_LAPSE, now + grace, now)
 
     @event("DepositRequired")
     def _deposit_required(
@@ -130,6 +138,7 @@ class QueueEntry(Aggregate):
                 payment_ref=ref, at=now, status=status, deposit_status=deposit,
                 customer_id=self.customer_id, amount=amount, currency=currency,
             )
+            self.cancel_timer(DEPOSIT_LAPSE, "deposit paid", now)
             return True
         self._payment_needs_refund(
             payment_ref=ref, at=now, customer_id=self.customer_id,
@@ -163,6 +172,7 @@ class QueueEntry(Aggregate):
             raise TransitionRefused(
                 f"cannot lapse deposit: it is due at {self.deposit_expires_at}, now is {now}"
             )
+        self.fire_timer(DEPOSIT_LAPSE, now)  # entries asked before timers existed have none
         self._deposit_lapsed(
             at=now, status=status, deposit_status=deposit, customer_id=self.customer_id
         )
@@ -193,6 +203,7 @@ class QueueEntry(Aggregate):
     def cancel(self, now: datetime, by: str | None = None) -> None:
         status, _ = self._next("cancel")
         self._canceled(at=now, status=status, customer_id=self.customer_id, by=by)
+        self.cancel_timers("entry canceled", now)
 
     @event("Canceled")
     def _canceled(self, at: datetime, status: str, customer_id: UUID, by: str | None = None
@@ -285,15 +296,22 @@ class QueueEntry(Aggregate):
         self, location_id: UUID, slot_datetime: datetime, now: datetime, location_name: str = ""
     ) -> None:
         status, _ = self._next("book")  # the deposit table allows booking only when paid
+        self._book(status, location_id, slot_datetime, now, location_name, None)
+
+    def _book(self, status: str, location_id: UUID, slot_datetime: datetime, now: datetime,
+              location_name: str, by: str | None) -> None:
+        """Records a booking, the dispatcher's or an operator's, and ends what it makes moot."""
         self._booked(
             at=now, location_id=location_id, slot_datetime=slot_datetime,
-            status=status, customer_id=self.customer_id, location_name=location_name,
+            status=status, customer_id=self.customer_id, location_name=location_name, by=by,
         )
+        self.cancel_timers("entry booked", now)
 
+    # `by` came later (an operator's booking, service §4.5): earlier events replay with None.
     @event("Booked")
     def _booked(
         self, at: datetime, location_id: UUID, slot_datetime: datetime, status: str,
-        customer_id: UUID, location_name: str,
+        customer_id: UUID, location_name: str, by: str | None = None,
     ) -> None:
         self.status, self.attempt_slot_id = status, None
         self.booked_at, self.booked_location_id = at, location_id
@@ -327,3 +345,40 @@ class QueueEntry(Aggregate):
         reason: str, customer_id: UUID, status: str,
     ) -> None:
         self.conflicts = [*self.conflicts, slot_id]
+
+    # --- operators' overrides (service §4.4, §4.5) ------------------------------------------
+
+    @property
+    def priority(self) -> int:
+        """The operator's priority score (0: none; entries recorded before priorities have
+        none). Rank order: `queue_policy.rank_key`."""
+        return int(self.__dict__.get("_priority") or NO_PRIORITY)
+
+    @property
+    def priority_reason(self) -> str | None:
+        return self.__dict__.get("_priority_reason")
+
+    def set_priority(self, score: int, reason: str, now: datetime, by: str | None) -> None:
+        """An operator moves the entry by a priority score (0 puts it back in join order);
+        any open entry, so a paused one keeps it when it resumes."""
+        score, reason = valid_priority(score), priority_reason(reason)
+        self._next("set_priority")
+        self._priority_changed(at=now, score=score, previous_score=self.priority,
+                               reason=reason, by=by, customer_id=self.customer_id)
+
+    @event("PriorityChanged")
+    def _priority_changed(self, at: datetime, score: int, previous_score: int, reason: str,
+                          by: str | None, customer_id: UUID) -> None:
+        self._priority, self._priority_reason = score, reason
+
+    def book_by_operator(self, location_id: UUID, slot_datetime: datetime, now: datetime,
+                         by: str | None, location_name: str = "") -> None:
+        """An operator booked this entry into a slot themselves (convert to booking): any
+        open entry, its deposit as it is (a paid one stays paid). Refused while the dispatcher
+        attempts a booking for it: the booking adapter may be booking it elsewhere."""
+        status, _ = self._next("book_by_operator")
+        if self.attempt_slot_id is not None:
+            raise TransitionRefused(
+                f"cannot book by operator: a booking attempt for slot {self.attempt_slot_id} is "
+                f"under way for this entry; try again once it has ended (queue entry {self.id})")
+        self._book(status, location_id, slot_datetime, now, location_name, by)

@@ -12,9 +12,11 @@ from fastapi import APIRouter, FastAPI, Request, Response
 
 from slotqueue import __version__
 from slotqueue.api import (
+    booking_modes,
     customer,
     dashboard,
     errors,
+    offers,
     operator,
     ops,
     public,
@@ -48,6 +50,8 @@ def create_app(deps: Deps, routers: Iterable[APIRouter] = ()) -> FastAPI:
     errors.install(app)
     for router, statuses in ((public.router, PUBLIC_ERRORS), (customer.router, SIGNED_IN_ERRORS),
                              (operator.router, SIGNED_IN_ERRORS),
+                             (booking_modes.router, SIGNED_IN_ERRORS),
+                             (offers.router, (400, 422)),  # its refusals: api/offers.py
                              (webhooks.router, WEBHOOK_ERRORS),
                              (twilio_webhooks.router, WEBHOOK_ERRORS), (ops.router, ()),
                              *((r, ()) for r in routers)):

@@ -37,7 +37,7 @@ CURSOR = Query(None, description="`next_cursor` of the page before.")
 
 
 def _events(rows: list[dict[str, Any]], tz: str) -> list[dict[str, Any]]:
-    return [{**row, "at_local": local_time(row["at"], tz)} for row in rows]
+    return [{**row, "at_local": local_time(row["at"], tz)} for row in audit.with_words(rows, tz)]
 
 
 DELIVERY_TIMES = ("next_attempt_at", "created_at", "updated_at", "sent_at", "delivered_at")

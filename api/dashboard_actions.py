@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
 from slotqueue.aggregates.errors import DomainError
-from slotqueue.api import operator
+from slotqueue.api import models, operator, overrides
 from slotqueue.api.dashboard_session import PATH, Session, acting_session, form_of, leave_notice
 from slotqueue.api.deps import Deps, deps
 from slotqueue.api.errors import Problem
@@ -66,6 +66,30 @@ for _action in ENTRY_ACTIONS:
     router.post(f"/entries/{{id}}/{_action}")(_entry_action(_action))
 
 
+@router.post("/entries/{id}/priority")
+def set_priority(id: UUID, session: Session = Acting, form: dict[str, str] = Form,
+                 d: Deps = D) -> RedirectResponse:
+    def run() -> str:
+        body = models.PriorityIn.model_validate(
+            {"score": _number(form.get("score")), "reason": form.get("reason", "")})
+        overrides.set_priority(id, body, session.principal, d, None)
+        return f"Entry {id}: priority {body.score} set by {session.principal.actor}."
+
+    return _done(d, session, form, f"{PATH}/queue", run)
+
+
+@router.post("/entries/{id}/book")
+def book(id: UUID, session: Session = Acting, form: dict[str, str] = Form, d: Deps = D
+         ) -> RedirectResponse:
+    def run() -> str:
+        body = models.BookIn.model_validate(
+            {k: form.get(k, "") for k in ("location_id", "date", "time")})
+        overrides.book_entry(id, body, session.principal, d, None)
+        return f"Entry {id} booked by {session.principal.actor}."
+
+    return _done(d, session, form, f"{PATH}/queue", run)
+
+
 @router.post("/messages/{id}/retry")
 def retry(id: UUID, session: Session = Acting, form: dict[str, str] = Form,
           d: Deps = D) -> RedirectResponse:
@@ -76,3 +100,9 @@ def retry(id: UUID, session: Session = Acting, form: dict[str, str] = Form,
 
     return _done(d, session, form, f"{PATH}/messages", run)
 
+
+def _number(text: str | None) -> int | str | None:
+    try:
+        return int(text or "")
+    except ValueError:
+        return text

@@ -46,13 +46,12 @@ def queue_page(request: Request, status: str | None = Query(None, max_length=40)
     """The queue in rank order, a page at a time, filtered by status."""
     status = (status or "").strip() or None
     with d.reads.connection() as conn:
-        rows, total = queue(conn, status, PAGE + 1, paging.decode(cursor))
+        rows, total = queue(conn, status, PAGE + 1, paging.decode_ranked(cursor))
         labels = load_labels(conn)
     entries = [{"row": r, "windows": windows_in_words(r.selection, labels, d.timezone)}
                for r in rows[:PAGE]]
     return _page(request, d, session, "queue.html", entries=entries, total=total,
-                 status=status, next_cursor=paging.next_cursor(rows, PAGE,
-                                                   lambda r: (r.joined_at, r.queue_entry_id)),
+                 status=status, next_cursor=paging.next_cursor(rows, PAGE, lambda r: r.position),
                  cursor=cursor, live="entry customer decision timer")
 
 
@@ -149,9 +148,10 @@ def customer_page(request: Request, id: UUID, session: Session = Page, d: Deps =
                  customer_id=id, live="entry customer delivery decision")
 
 
-def _timeline(found: dict[str, Any], _tz: str) -> list[dict[str, Any]]:
+def _timeline(found: dict[str, Any], tz: str) -> list[dict[str, Any]]:
     """Events, openings and messages in the order they happened, newest first."""
-    lines = [{"at": e["at"], "kind": "event", "item": e} for e in found["events"]]
+    lines = [{"at": e["at"], "kind": "event", "item": e}
+             for e in audit.with_words(found["events"], tz)]
     lines += [{"at": o["decided_at"], "kind": "opening", "item": o} for o in found["openings"]]
     lines += [{"at": m["queued_at"], "kind": "message", "item": m} for m in found["messages"]]
     return sorted(lines, key=lambda line: line["at"], reverse=True)

@@ -37,6 +37,13 @@ class Deps:
     # The host's clock, which stamps events and the dispatcher's heartbeat (readiness and
     # lag compare against it; tests move it instead of sleeping).
     wall_clock: Callable[[], datetime] = field(default=host_now)
+    bookings: Any = field(default=None, repr=False)  # the booking adapter, made on first use
+
+    def booker(self) -> Any:
+        """The booking adapter of the settings: an accepted offer is booked through it."""
+        if self.bookings is None:
+            self.bookings = self.svc.booker()
+        return self.bookings
 
     @property
     def timezone(self) -> str:

@@ -16,6 +16,7 @@ from slotqueue.projections import maintenance
 from slotqueue.projections.delivery_queries import deliveries_by_status
 from slotqueue.projections.queries import entries_by_status
 from slotqueue.projections.queue_projection import QueueTablesProjection
+from slotqueue.projections.timer_queries import timers_waiting
 from slotqueue.redact import redact
 
 LAG_LIMIT_SECONDS = 5.0
@@ -116,6 +117,8 @@ def readings(d: Deps, now: datetime) -> Readings:
         with d.reads.connection(timeout=PROBE_TIMEOUT_SECONDS) as conn:
             entries = entries_by_status(conn)
             deliveries = deliveries_by_status(conn)
+            timers = timers_waiting(conn)
     except Exception:
         return Readings()
-    return Readings(lag.events, lag.seconds, entries, database_up=True, deliveries=deliveries)
+    return Readings(lag.events, lag.seconds, entries, database_up=True, deliveries=deliveries,
+                    timers=timers)

@@ -33,6 +33,7 @@ from slotqueue.aggregates.opened_slot import (
     SKIPPED,
     WEEKEND,
 )
+from slotqueue.aggregates.queue_entry import DEPOSIT_LAPSE
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -56,6 +57,7 @@ class Readings:
     entries: Mapping[tuple[str, str], int] = field(default_factory=dict)
     database_up: bool = False
     deliveries: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    timers: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # kind → (set, overdue)
 
 
 class _TickerCollector:
@@ -101,7 +103,8 @@ class Metrics:
         self.bookings = Counter("slotqueue_bookings", "Bookings the adapter confirmed "
                                 "(late answers included)", registry=r)
         self.deposits = Counter("slotqueue_deposits", "Deposits the dispatcher asked for "
-                                "(required) or let lapse (lapsed)", ["change"], registry=r)
+                                "(required) or the timer keeper let lapse (lapsed)",
+                                ["change"], registry=r)
         self.lag_events = Gauge("slotqueue_projection_lag_events", "Events the queue tables "
                                 "projection has not applied yet", registry=r)
         self.lag_seconds = Gauge("slotqueue_projection_lag_seconds", "Age of the oldest event "
@@ -111,6 +114,14 @@ class Metrics:
         self.deliveries = Gauge("slotqueue_deliveries", "Message deliveries by channel and "
                                 "status (unknown ones wait for an operator)",
                                 ["channel", "status"], registry=r)
+        self.timers_set = Gauge("slotqueue_timers_set", "Timers set and not yet fired or "
+                                "cancelled, by kind", ["kind"], registry=r)
+        self.timers_overdue = Gauge("slotqueue_timers_overdue", "Timers set whose due time has "
+                                    "passed (late: not fired yet), by kind", ["kind"], registry=r)
+        self.timer_lateness = Histogram(
+            "slotqueue_timer_lateness_seconds", "How late each timer this process fired was "
+            "(due → fired)", registry=r,
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 30.0, 300.0))
         self.database_up = Gauge("slotqueue_database_up", "1 when the last scrape could read "
                                  "the database", registry=r)
         for change in ("opened", "closed"):
@@ -130,6 +141,12 @@ class Metrics:
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.request_seconds.labels(method, route).observe(seconds)
+
+    def timer_fired(self, kind: str, late: float) -> None:
+        """A timer this process's keeper fired, `late` seconds after it fell due."""
+        self.timer_lateness.observe(late)
+        if kind == DEPOSIT_LAPSE:
+            self.deposits.labels("lapsed").inc()
 
     def record_run(self, summary: Summary) -> None:
         """A dispatcher run's summary (every run, idle ones included)."""
@@ -154,6 +171,11 @@ class Metrics:
             self.entries.clear()
             for (status, deposit_status), count in readings.entries.items():
                 self.entries.labels(status, deposit_status).set(count)
+            self.timers_set.clear()
+            self.timers_overdue.clear()
+            for kind, (waiting, overdue) in readings.timers.items():
+                self.timers_set.labels(kind).set(waiting)
+                self.timers_overdue.labels(kind).set(overdue)
             self.deliveries.clear()
             for channel in CHANNELS:
                 for status in DELIVERY_STATUSES:

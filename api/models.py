@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -78,6 +79,9 @@ CUSTOMER_ID = "0b6a7c1e-9d3f-5a82-8e4b-7f2c1d9a6e05"
 
 class QueueRowOut(BaseModel):
     rank: int | None = Field(examples=[1], description="None for a status that holds no rank.")
+    priority: int = Field(examples=[0], description=(
+        "An operator's priority score (0: none); rank order is the score descending, then "
+        "join time."))
     queue_entry_id: UUID = Field(examples=[ENTRY_ID])
     customer_id: UUID = Field(examples=[CUSTOMER_ID])
     phone: str = Field(examples=["+1 808 •••-0101"], description="Masked.")
@@ -115,6 +119,10 @@ class OperatorEntryOut(BaseModel):
     status: str = Field(examples=["paused"])
     deposit_status: str = Field(examples=["paid"])
     rank: int | None = Field(examples=[3])
+    priority: int = Field(examples=[0], description=(
+        "An operator's priority score, 0 (none: join order) to 100; higher ranks first."))
+    priority_reason: str | None = Field(examples=[None], description=(
+        "Why the score was last set (null when it never was)."))
     joined_at: datetime
     joined_at_local: str
     deposit_due: datetime | None
@@ -131,6 +139,33 @@ class OperatorEntryOut(BaseModel):
         default=None, description="Only in the answer to a refund.")
 
 
+class PriorityIn(Strict):
+    score: int = Field(strict=True, ge=0, le=100, examples=[5], description=(
+        "0 (none: join order) to 100; higher ranks first, equal scores in join order."))
+    reason: str = Field(min_length=1, max_length=500, examples=["phoned in, elderly"],
+                        description="Why; the audits show it with the key's name.")
+
+
+class BookIn(Strict):
+    location_id: str = Field(min_length=1, max_length=200, examples=["Kapolei"], description=(
+        "The location's id (a name works too)."))
+    date: dt.date = Field(examples=["2026-12-16"], description="Local date, YYYY-MM-DD.")
+    time: str = Field(min_length=1, max_length=8, examples=["10:45"], description=(
+        "Local time, HH:MM (24-hour)."))
+
+
+class DecidedOpeningOut(BaseModel):
+    slot_id: UUID
+    previous_outcome: str | None = Field(examples=[None], description=(
+        "The opening's outcome before (null: undecided)."))
+
+
+class OperatorBookingOut(OperatorEntryOut):
+    opening: DecidedOpeningOut | None = Field(description=(
+        "The slot's opening slotqueue was tracking, now decided as `booked_by_operator` so "
+        "the dispatcher does not book it again; null when none was open."))
+
+
 class AuditEventOut(BaseModel):
     at: datetime
     at_local: str = Field(examples=["Tue Dec 16, 10:45 AM HST"])
@@ -143,6 +178,9 @@ class AuditEventOut(BaseModel):
         description="The event's facts; `by` is who acted (`key:<API key name>`, "
                     "`customer:<id>`, or null for the dispatcher and the command line).",
         examples=[{"paused_from": "active", "status": "paused", "by": "key:ops-alice"}])
+    what: str | None = Field(default=None, description=(
+        "An operator's override in words (a priority, a direct booking); null otherwise."),
+        examples=["priority set to 5 (was 0) by key:ops-alice: phoned in, elderly"])
 
 
 class EntryAuditOut(BaseModel):

@@ -1,7 +1,8 @@
-"""Operator and auditor endpoints (an API key): the queue, entries and their actions, the
-audits, openings and messages (spec service §2.4). Auditors read; operators read and act; a
-customer token gets 403 (its own place is `/v1/me`). Every action calls the command the CLI
-calls and records the key's name on its event (`by`: `key:<name>`)."""
+"""Operator and auditor endpoints (an API key): the queue, entries and their actions (the
+overrides, priority and convert to booking, in api/overrides.py), the audits, openings and
+messages (spec service §2.4). Auditors read; operators read and act; a customer token gets 403
+(its own place is `/v1/me`). Every action calls the command the CLI calls and records the
+key's name on its event (`by`: `key:<name>`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query
 
 from slotqueue.adapters.presets import load_labels
 from slotqueue.aggregates.errors import NotFound
-from slotqueue.api import audits, paging
+from slotqueue.api import audits, overrides, paging
 from slotqueue.api.auth import Principal, operator, reader
 from slotqueue.api.deps import Deps, deps
 from slotqueue.api.models import OperatorEntryOut, QueuePage, RetriedOut
@@ -30,7 +31,7 @@ KEY = Header(default=None, alias="Idempotency-Key", description="Repeat-safe ret
 
 
 def _row(row: QueueRow, labels: Labels, tz: str) -> dict[str, Any]:
-    return {"rank": row.rank, "queue_entry_id": row.queue_entry_id,
+    return {"rank": row.rank, "priority": row.priority, "queue_entry_id": row.queue_entry_id,
             "customer_id": row.customer_id, "phone": row.phone, "status": row.status,
             "deposit_status": row.deposit_status, **times("deposit_due", row.deposit_due, tz),
             **times("joined_at", row.joined_at, tz),
@@ -49,13 +50,12 @@ def list_queue(
 ) -> Json:
     """The queue in rank order: rank, masked phone, status, deposit deadline while it is
     awaited, windows in words, locations by name."""
-    after = paging.decode(cursor)
+    after = paging.decode_ranked(cursor)
     with d.reads.connection() as conn:
         rows, total = queue(conn, status.strip() if status else None, limit + 1, after)
         labels = load_labels(conn)
     return ok({"entries": [_row(r, labels, d.timezone) for r in rows[:limit]], "total": total,
-               "next_cursor": paging.next_cursor(
-                   rows, limit, lambda r: (r.joined_at, r.queue_entry_id))})
+               "next_cursor": paging.next_cursor(rows, limit, lambda r: r.position)})
 
 
 def _entry(d: Deps, entry_id: UUID) -> dict[str, Any]:
@@ -131,3 +131,4 @@ def retry_message(id: UUID, who: Principal = Operator, d: Deps = D,
 
 
 router.include_router(audits.router)
+router.include_router(overrides.router)

@@ -7,7 +7,8 @@ forged one is answered 403; without `SLOTQUEUE_TWILIO_AUTH_TOKEN`, 503. Both rec
   `undelivered`/`failed` settle the delivery; other statuses (queued, sent, …) change nothing.
   A delivery we do not know is answered 200 and ignored (logged), so Twilio stops telling us.
 - `POST /v1/webhooks/twilio/inbound`: a text from a phone. STOP and its synonyms opt it out,
-  START/UNSTOP back in, HELP gets the help text; the answer is TwiML.
+  START/UNSTOP back in, HELP gets the help text, 1 and 9 accept and decline the phone's
+  pending offer; the answer is TwiML.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from starlette.datastructures import ImmutableMultiDict
 from twilio.request_validator import RequestValidator
 
 from slotqueue.aggregates.contact import normalise_phone
-from slotqueue.aggregates.errors import InvalidInput, NotFound
+from slotqueue.aggregates.errors import DomainError, InvalidInput, NotFound
+from slotqueue.aggregates.offer import SMS
 from slotqueue.aggregates.phone_opt_out import HELP_WORDS, START_WORDS, STOP_WORDS, keyword
 from slotqueue.api.deps import Deps, deps
 from slotqueue.api.errors import Problem, documented
@@ -34,6 +36,7 @@ from slotqueue.projections.messages import help_text
 from slotqueue.projections.wording import mask_phone
 
 log = logging.getLogger("slotqueue.deliveries")
+ACCEPT, DECLINE = "1", "9"  # replies to an offer (spec service §3, §4.2)
 router = APIRouter(prefix="/v1/webhooks/twilio", tags=["webhooks"])
 TWIML = "application/xml"
 REFUSED: dict[int | str, dict[str, Any]] = {status: {**spec, "description": why} for (
@@ -114,9 +117,29 @@ def twiml(message: str | None = None) -> Response:
 
 
 def other_reply(d: Deps, phone: str, word: str, form: dict[str, str]) -> str | None:
-    """Any other text: none yet. `1` and `9` will accept and decline a pending offer
-    (spec §4, a later issue) here, returning the reply to send."""
-    return None
+    """`1` accepts and `9` declines the phone's pending offer (spec §4.2); the reply says what
+    happened, or that there is no open offer. Any other text: no reply."""
+    if word not in (ACCEPT, DECLINE):
+        return None
+    brand, app = d.brand, d.svc.app
+    offer = app.pending_offer_of_phone(phone)
+    if offer is None:
+        return f"{brand}: you have no open offer right now. Reply HELP for help."
+    try:
+        if word == ACCEPT:
+            answer = app.accept_offer(offer.id, SMS, d.now(), d.booker())
+        else:
+            answer = app.decline_offer(offer.id, SMS, d.now())
+    except DomainError as exc:
+        return f"{brand}: {str(exc)[:1].upper()}{str(exc)[1:]}."
+    finally:
+        d.settle()
+    log.info("twilio offer reply", extra={"fields": {
+        "from": mask_phone(phone), "offer_id": str(offer.id), "status": answer.status}})
+    if word == DECLINE:
+        return (f"{brand}: declined. Your place in line is kept; new offers resume after a "
+                "short pause.")
+    return f"{brand}: accepted. We tried to book it: a text with the result follows."
 
 
 def _inbound(d: Deps, form: dict[str, str]) -> str | None:

@@ -24,6 +24,7 @@ from slotqueue.aggregates.delivery import Delivery
 from slotqueue.aggregates.delivery_policy import SMS
 from slotqueue.aggregates.delivery_states import QUEUED, SENDING
 from slotqueue.aggregates.errors import NotFound
+from slotqueue.aggregates.offer import MESSAGE, Offer, offer_of_message
 from slotqueue.aggregates.phone_opt_out import PhoneOptOut
 from slotqueue.aggregates.queue_entry import QueueEntry
 
@@ -129,8 +130,26 @@ class DeliveryCommands:
             if isinstance(entry, QueueEntry) and not (
                     entry.status == lc.DEPOSIT_REQUIRED and entry.deposit_status == lc.REQUIRED):
                 return f"no longer needed: the entry is {entry.status}"
+        offer = self._offer_gone(delivery)
+        if offer is not None:
+            return offer
         if delivery.channel == SMS and self.opted_out(delivery.to):
             return "the phone opted out (STOP)"
+        return None
+
+    def _offer_gone(self, delivery: Delivery) -> str | None:
+        """An offer's text whose offer is no longer open, or whose link a reminder replaced."""
+        named = offer_of_message(delivery.dedupe_key) if delivery.message_type == MESSAGE \
+            else None
+        if named is None:
+            return None
+        offer = self._get(named[0])
+        if not isinstance(offer, Offer):
+            return "no longer needed: the offer is unknown"
+        if not offer.pending:
+            return f"no longer needed: the offer is {offer.status}"
+        if offer.round != named[1]:
+            return "no longer needed: the reminder's text carries the offer's link now"
         return None
 
     def claim_delivery(self, delivery_id: UUID, worker: str, lease: timedelta,

@@ -25,7 +25,10 @@ from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.application.clock import Clock, FixedClock
 from slotqueue.application.deliveries import DeliveryCommands
 from slotqueue.application.identity import IdentityCommands
+from slotqueue.application.offers import OfferCommands
+from slotqueue.application.operator_actions import OperatorCommands
 from slotqueue.application.payments import PaymentCommands
+from slotqueue.application.timers import TimerCommands
 
 A = TypeVar("A", Customer, QueueEntry)
 CONFLICT_RETRIES = 8
@@ -41,7 +44,8 @@ class Joined:
     new_entry: bool
 
 
-class SlotQueue(IdentityCommands, PaymentCommands, DeliveryCommands, Application[UUID]):
+class SlotQueue(IdentityCommands, PaymentCommands, DeliveryCommands, TimerCommands,
+                OfferCommands, OperatorCommands, Application[UUID]):
     """Commands load, decide, save; a lost optimistic-concurrency race is retried."""
 
     name = "queue"

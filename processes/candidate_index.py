@@ -19,7 +19,7 @@ from uuid import UUID
 from sortedcontainers import SortedDict, SortedList
 
 from slotqueue.aggregates.matcher import Selection
-from slotqueue.aggregates.queue_policy import Candidate, RankKey, rank_key
+from slotqueue.aggregates.queue_policy import Candidate, RankKey
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class CandidateIndex:
         self.remove(candidate.entry_id)
         if candidate.selection is None or not candidate.location_ids:
             return
-        member = _Member(rank_key(candidate.joined_at, candidate.entry_id), candidate)
+        member = _Member(candidate.rank_key, candidate)
         self._members[candidate.entry_id] = member
         for location_id in candidate.location_ids:
             group = self._groups.setdefault(location_id, {}).setdefault(
@@ -87,7 +87,13 @@ class CandidateIndex:
     def heads(self, location_id: UUID) -> Iterator[Candidate]:
         """The first candidate of each window choice at this location, in rank order."""
         for key in self._fronts.get(location_id, {}):
-            yield self._members[key[1]].candidate
+            yield self._members[key[2]].candidate
+
+    def members(self, location_id: UUID, head: Candidate) -> Iterator[Candidate]:
+        """Every candidate at this location that chose what `head` chose, in rank order."""
+        assert head.selection is not None  # heads are members: they have windows
+        for key in self._groups.get(location_id, {}).get(head.selection, ()):
+            yield self._members[key[2]].candidate
 
     def candidate(self, entry_id: UUID) -> Candidate | None:
         member = self._members.get(entry_id)

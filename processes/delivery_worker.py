@@ -22,6 +22,8 @@ from slotqueue.adapters.messaging import TRANSIENT, Outcome, Outgoing, Sender
 from slotqueue.aggregates.delivery import Delivery
 from slotqueue.aggregates.delivery_policy import QuietHours
 from slotqueue.aggregates.delivery_states import QUEUED, SENDING
+from slotqueue.aggregates.offer import offer_of_message
+from slotqueue.aggregates.offer_tokens import LINK_PLACEHOLDER
 from slotqueue.processes.delivery_intake import DeliveryIntake
 from slotqueue.processes.due_queue import DueQueue
 from slotqueue.projections.delivery_tables import masked
@@ -36,6 +38,16 @@ class DeliveryRules:
     timeout_seconds: float = 10.0  # one provider request
     quiet: QuietHours = field(default_factory=QuietHours)
     callback_url: Callable[[UUID], str | None] = lambda _: None
+    # An offer's claim link, (offer id, round) → URL with its token (service §4.2); derived
+    # here, just before the provider is called, so no record holds a token.
+    offer_link: Callable[[UUID, int], str] | None = None
+
+    def body(self, d: Delivery) -> str:
+        """The text as it goes out: an offer's link put in place of its placeholder."""
+        named = offer_of_message(d.dedupe_key)
+        if named is None or LINK_PLACEHOLDER not in d.body or self.offer_link is None:
+            return d.body
+        return d.body.replace(LINK_PLACEHOLDER, self.offer_link(*named))
 
     @property
     def lease(self) -> timedelta:
@@ -158,7 +170,7 @@ class DeliveryWorker:
             outcome = Outcome(TRANSIENT, error=f"no provider for {d.channel}")
         else:
             outcome = _guarded(sender, Outgoing(
-                channel=d.channel, to=d.to, kind=d.message_type, body=d.body,
+                channel=d.channel, to=d.to, kind=d.message_type, body=self.rules.body(d),
                 subject=d.subject, delivery_id=delivery_id,
                 callback_url=self.rules.callback_url(delivery_id)))
         status = self.app.settle_delivery(delivery_id, attempt, outcome,

@@ -21,6 +21,8 @@ from slotqueue.adapters.booking import Booker
 from slotqueue.adapters.monitor import MonitorReader
 from slotqueue.aggregates.matcher import Presets
 from slotqueue.processes import deposits
+from slotqueue.processes.offer_decision import OfferPolicy
+from slotqueue.processes.offer_sweep import withdraw_moot_offers
 from slotqueue.processes.retired_locations import RetiredLocations
 from slotqueue.processes.slot_decision import Rules, SlotDecider
 from slotqueue.processes.slot_watcher import SlotWatcher
@@ -40,6 +42,7 @@ class DispatchPolicy:
     lookback: timedelta = timedelta(minutes=3)
     margin: timedelta = timedelta(minutes=10)
     timezone: str = "Pacific/Honolulu"
+    offers: OfferPolicy = field(default_factory=OfferPolicy)  # service §4.2, §4.3
 
 
 @dataclass
@@ -57,6 +60,8 @@ class Summary:
     booking_success_count: int = 0
     interrupted_attempt_count: int = 0
     opportunity_passed_sent_count: int = 0
+    offers_made_count: int = 0
+    offers_withdrawn_count: int = 0  # their slot went away, or their customer left
     errors: list[str] = field(default_factory=list)
     decisions: dict[str, int] = field(default_factory=dict)  # openings by recorded outcome
     seconds: float = 0.0  # how long the run took
@@ -70,7 +75,8 @@ class Summary:
         return any((self.opened_slots_count, self.closed_slots_count,
                     self.locations_retired_count,
                     self.deposits_lapsed_count, self.deposit_required_set_count,
-                    self.slots_decided_count, self.interrupted_attempt_count, self.errors))
+                    self.slots_decided_count, self.interrupted_attempt_count,
+                    self.offers_withdrawn_count, self.errors))
 
 
 class Dispatcher:
@@ -102,6 +108,7 @@ class Dispatcher:
             len(watched.opened), watched.closed)
         summary.locations_retired_count = self.retired.check(poll.now)
         self._deposits(summary, now)
+        summary.offers_withdrawn_count = withdraw_moot_offers(self.writer, now)
         self._decide(summary, now)
         summary.new_watermark = self.view.scan_position
         self.view.prune()
@@ -111,7 +118,6 @@ class Dispatcher:
         return summary
 
     def _deposits(self, summary: Summary, now: datetime) -> None:
-        summary.deposits_lapsed_count = deposits.lapse_overdue(self.writer, now)
         summary.deposit_required_set_count = deposits.require_front(
             self.writer, now, self.policy.deposit_rank, self.policy.deposit_grace)
 
@@ -122,7 +128,7 @@ class Dispatcher:
         if not undecided and not stalled:
             return
         rules = Rules(self.presets(), self.policy.timezone, self.policy.opportunity_rank,
-                      self.policy.lock_ttl, self.monitor.location_name)
+                      self.policy.lock_ttl, self.monitor.location_name, self.policy.offers)
         decider = SlotDecider(self.writer, self.booker, rules, summary.dispatcher_run_id, now)
         for state in stalled:
             decider.interrupt(state)
@@ -139,5 +145,6 @@ class Dispatcher:
         summary.booking_success_count = tally.successes
         summary.interrupted_attempt_count = tally.interrupted
         summary.opportunity_passed_sent_count = len(tally.nudged)
+        summary.offers_made_count = tally.offers
         summary.decisions = dict(tally.outcomes)
         summary.errors += tally.conflicts

@@ -9,7 +9,8 @@ a queue of a thousand or a hundred thousand.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import heapq
+from collections.abc import Collection, Iterator
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -18,7 +19,14 @@ from sortedcontainers import SortedList
 
 from slotqueue.aggregates import lifecycle as lc
 from slotqueue.aggregates.opened_slot import ATTEMPTING
-from slotqueue.aggregates.queue_policy import Candidate, Ranked, is_ranked, rank_key
+from slotqueue.aggregates.queue_policy import (
+    Candidate,
+    Check,
+    Ranked,
+    RankKey,
+    is_ranked,
+    rank_key,
+)
 from slotqueue.processes.candidate_index import CandidateIndex
 from slotqueue.processes.view_events import HANDLERS
 from slotqueue.projections.dispatch_snapshot import (
@@ -29,6 +37,10 @@ from slotqueue.projections.dispatch_snapshot import (
 )
 
 
+def _key(entry: EntryState) -> RankKey:
+    return rank_key(entry.priority, entry.joined_at, entry.id)
+
+
 class QueueView:
     def __init__(self, snapshot: Snapshot | None = None) -> None:
         self.position = 0
@@ -37,6 +49,7 @@ class QueueView:
         self.entries: dict[UUID, EntryState] = {}
         self._open_entry: dict[UUID, UUID] = {}  # customer -> its open entry
         self.awaiting_deposit: set[UUID] = set()  # entries in deposit_required
+        self.offer_holders: set[UUID] = set()  # entries holding a pending offer
         self.customers: dict[UUID, CustomerState] = {}
         self.ranked = SortedList()  # rank keys of ranked entries
         self.index = CandidateIndex()
@@ -70,23 +83,36 @@ class QueueView:
         entry = self.entries.get(entry_id)
         if entry is None or not is_ranked(entry.status):
             return None
-        return int(self.ranked.bisect_left(rank_key(entry.joined_at, entry.id))) + 1
+        return int(self.ranked.bisect_left(_key(entry))) + 1
 
     def front(self, count: int) -> Iterator[tuple[int, EntryState]]:
         """The first `count` ranked entries, with their ranks."""
         for rank, key in enumerate(self.ranked.islice(0, count), start=1):
-            yield rank, self.entries[key[1]]
+            yield rank, self.entries[key[2]]
 
     def candidate(self, entry: EntryState) -> Candidate:
         customer = self.customers.get(entry.customer_id) or CustomerState(entry.customer_id)
         return Candidate(entry.id, entry.customer_id, entry.joined_at, entry.status,
-                         entry.deposit_status, customer.location_ids, customer.selection)
+                         entry.deposit_status, customer.location_ids, customer.selection,
+                         entry.priority, offer_pending=entry.offer_id is not None,
+                         cooling_until=entry.cooldown_until)
 
     def heads(self, location_id: UUID) -> Iterator[Ranked]:
         """The candidate index's group heads at a location, in rank order. Their ranks are
         not computed here (0): only the winner's is needed (`with_rank`)."""
         for candidate in self.index.heads(location_id):
             yield Ranked(candidate, 0)
+
+    def eligible(self, location_id: UUID, check: Check, skip: Collection[UUID] = ()
+                 ) -> Iterator[Ranked]:
+        """Every candidate at a location that passes `check`, in rank order, but those in
+        `skip` (ranks not computed: 0). The groups whose first member passes are merged, so
+        a broadcast finds its customers without testing the whole queue."""
+        groups = [self.index.members(location_id, head)
+                  for head in self.index.heads(location_id) if check(head) is None]
+        for candidate in heapq.merge(*groups, key=lambda c: c.rank_key):
+            if candidate.entry_id not in skip:
+                yield Ranked(candidate, 0)
 
     def with_rank(self, item: Ranked) -> Ranked:
         return Ranked(item.candidate, self.rank(item.candidate.entry_id) or 0)
@@ -106,15 +132,26 @@ class QueueView:
 
     # --- changes, made by the handlers of `processes.view_events` ----------------------
 
+    def reprioritise(self, entry: EntryState, score: int) -> None:
+        """An operator's new score moves the entry in rank order (and in the index)."""
+        self.ranked.discard(_key(entry))
+        entry.priority = score
+        self.reindex(entry)
+
     def reindex(self, entry: EntryState) -> None:
-        key = rank_key(entry.joined_at, entry.id)
+        key = _key(entry)
         if is_ranked(entry.status):
             if key not in self.ranked:
                 self.ranked.add(key)
         else:
             self.ranked.discard(key)
         eligible = (entry.status == lc.ACTIVE and entry.deposit_status == lc.PAID
-                    and entry.held_by is None)
+                    and entry.held_by is None and entry.offer_id is None
+                    and entry.cooldown_until is None)
+        if entry.offer_id is None:
+            self.offer_holders.discard(entry.id)
+        else:
+            self.offer_holders.add(entry.id)
         if eligible:
             self.index.add(self.candidate(entry))
         else:

@@ -18,6 +18,7 @@ from eventsourcing.persistence import IntegrityError
 
 from slotqueue.adapters.booking import BookingResult
 from slotqueue.aggregates.customer import Customer
+from slotqueue.aggregates.offer import Offer
 from slotqueue.aggregates.opened_slot import ATTEMPTING, BOOKED, BOOKED_CONFLICT, OpenedSlot
 from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.processes.writer import Writer
@@ -36,6 +37,7 @@ class Tally:
     attempts: int = 0
     successes: int = 0
     interrupted: int = 0
+    offers: int = 0  # offers made (service §4.2)
     conflicts: list[str] = field(default_factory=list)
     # openings by the outcome this run recorded: nobody's (weekend, no eligible customer) or
     # the attempt's end (booked, attempt_failed, skipped, booked_conflict)
@@ -144,3 +146,5 @@ class RunJournal:
                                "reason": event.conflict}})
         elif kind is Customer.OpportunityPassed:
             self.tally.nudged.add(event.originator_id)
+        elif kind is Offer.Made:
+            self.tally.offers += 1

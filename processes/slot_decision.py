@@ -13,10 +13,11 @@ next intent (`processes.run_journal`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -25,7 +26,7 @@ from eventsourcing.persistence import IntegrityError
 from slotqueue.adapters.booking import Booker, BookingResult
 from slotqueue.aggregates.customer import Customer
 from slotqueue.aggregates.errors import DomainError
-from slotqueue.aggregates.matcher import Presets, Selection
+from slotqueue.aggregates.matcher import Presets
 from slotqueue.aggregates.opened_slot import (
     NO_ELIGIBLE,
     WEEKEND,
@@ -33,7 +34,6 @@ from slotqueue.aggregates.opened_slot import (
 )
 from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.aggregates.queue_policy import (
-    Candidate,
     Check,
     Choice,
     Ranked,
@@ -43,6 +43,7 @@ from slotqueue.aggregates.queue_policy import (
     nudge_day,
     passed_over,
 )
+from slotqueue.processes.offer_decision import OfferDecider, OfferPolicy, fresh_candidate
 from slotqueue.processes.queue_view import QueueView, SlotState
 from slotqueue.processes.run_journal import RunJournal
 from slotqueue.processes.writer import Writer
@@ -60,22 +61,23 @@ class Rules:
     opportunity_rank: int
     lock_ttl: timedelta
     location_name: Callable[[UUID], str]
+    # The booking mode and offers (service §4.2, §4.3); by default, auto mode.
+    offers: OfferPolicy = field(default_factory=OfferPolicy)
 
 
-def choose(view: QueueView, location_id: UUID, check: Check, opportunity_rank: int) -> Choice:
+def choose(view: QueueView, location_id: UUID, check: Check, opportunity_rank: int,
+           skip: Collection[UUID] = ()) -> Choice:
     """First eligible wins; those of rank ≤ opportunity_rank ahead of the winner who failed
-    only on their windows were passed over (queue_policy's rules, fed by the view)."""
-    winner = first_eligible(view.heads(location_id), check)
+    only on their windows were passed over (queue_policy's rules, fed by the view). `skip`:
+    entries this opening was offered to already (service §4.2)."""
+    if skip:
+        winner = next(view.eligible(location_id, check, skip), None)
+    else:
+        winner = first_eligible(view.heads(location_id), check)
     if winner is not None:
         winner = view.with_rank(winner)
     front = view.ranked_front(opportunity_rank)
     return Choice(winner, passed_over(front, winner, opportunity_rank, check))
-
-
-def _fresh_candidate(entry: QueueEntry, customer: Customer) -> Candidate:
-    selection = None if customer.selection is None else Selection.from_json(customer.selection)
-    return Candidate(entry.id, entry.customer_id, entry.joined_at, entry.status,
-                     entry.deposit_status, frozenset(customer.location_ids), selection)
 
 
 class SlotDecider:
@@ -87,6 +89,11 @@ class SlotDecider:
         self._presets = rules.presets.to_json()  # the rules in force, recorded with each decision
         self.journal = RunJournal(writer, self._apply_answer, self._decide_again)
         self.tally = self.journal.tally
+        self.offers = OfferDecider(self, rules.offers)
+
+    @property
+    def presets_json(self) -> dict[str, Any]:
+        return self._presets
 
     # --- deciding ------------------------------------------------------------------------------
 
@@ -110,9 +117,17 @@ class SlotDecider:
             return True
         check = partial(first_failed_check, location_id=slot.location_id,
                         slot_utc=slot.slot_datetime, presets=self.rules.presets, now=self.now)
-        choice = choose(self.view, slot.location_id, check, self.rules.opportunity_rank)
+        skip = frozenset(slot.offered_entries)
+        choice = choose(self.view, slot.location_id, check, self.rules.opportunity_rank, skip)
         nudged = self._nudges(choice.passed_over, slot.id)
         passed = [item.candidate.customer_id for item in choice.passed_over]
+        if self.offers.wanted(slot, choice.winner):
+            return self.offers.decide(slot, choice, check, skip, nudged, passed)
+        return self._book(slot, choice, check, nudged, passed)
+
+    def _book(self, slot: OpenedSlot, choice: Choice, check: Check, nudged: list[Customer],
+              passed: list[UUID]) -> bool:
+        """Nobody, or a booking attempt for the winner (auto mode)."""
         if choice.winner is None:
             slot.decide(self.run_id, self.now, NO_ELIGIBLE, self._presets, passed)
             self.journal.later(slot, *nudged)
@@ -125,7 +140,8 @@ class SlotDecider:
         winner = choice.winner.candidate
         attempt_id = slot.decide_winner(self.run_id, self.now, self._presets, {
             "entry_id": winner.entry_id, "customer_id": winner.customer_id,
-            "rank": choice.winner.rank, "joined_at": winner.joined_at}, passed,
+            "rank": choice.winner.rank, "joined_at": winner.joined_at,
+            "priority": winner.priority}, passed,
             self.booker.name, self.rules.lock_ttl)
         if not self.journal.commit(slot, entry, customer, *nudged):
             return False  # the intent was not recorded: facts moved, decide again
@@ -142,7 +158,7 @@ class SlotDecider:
         candidate = winner.candidate
         entry = self.writer.get(QueueEntry, candidate.entry_id)
         customer = self.writer.get(Customer, candidate.customer_id)
-        fresh = _fresh_candidate(entry, customer)
+        fresh = fresh_candidate(entry, customer)
         if check(fresh) is not None or entry.attempt_slot_id is not None:
             self.writer.forget([entry.id, customer.id])
             self.writer.refresh()

@@ -11,9 +11,17 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from slotqueue.aggregates.customer import Customer
+from slotqueue.aggregates.entry_offers import OfferHolder
 from slotqueue.aggregates.matcher import Selection
-from slotqueue.aggregates.opened_slot import BASELINE, GONE, OpenedSlot
+from slotqueue.aggregates.opened_slot import (
+    ATTEMPTING,
+    BASELINE,
+    BOOKED_BY_OPERATOR,
+    GONE,
+    OpenedSlot,
+)
 from slotqueue.aggregates.queue_entry import QueueEntry
+from slotqueue.aggregates.slot_offers import SlotOffers
 from slotqueue.aggregates.watermark import SLOT_OPENED, Watermark
 from slotqueue.projections.dispatch_snapshot import EntryState, SlotState
 
@@ -129,6 +137,13 @@ def _booked(view: QueueView, e: Any) -> None:
     _set_status(view, e, status=e.status, held_by=None)
 
 
+@_on(QueueEntry.PriorityChanged)
+def _priority(view: QueueView, e: Any) -> None:
+    entry = view.entry_of(e)
+    if entry is not None:
+        view.reprioritise(entry, e.score)
+
+
 @_on(Watermark.Started)
 def _watch_started(view: QueueView, e: Any) -> None:
     if e.key != SLOT_OPENED:
@@ -169,7 +184,61 @@ def _decided(view: QueueView, e: Any) -> None:
         slot.outcome = e.outcome
         slot.winner_entry = (e.winner or {}).get("entry_id")
         slot.claimed_until = getattr(e, "until", None) or slot.claimed_until
+        offers = getattr(e, "offers", None) or []  # an offer decision (service §4.2)
+        slot.pending_offers |= {o["offer_id"] for o in offers if o.get("offer_id")}
         view.slot_changed(slot)
+
+
+# --- offers (service §4.2, §4.3): events their bases record, so keyed by the base's class ----
+
+@_on(OfferHolder.OfferHeld)
+def _offer_held(view: QueueView, e: Any) -> None:
+    _set_status(view, e, offer_id=e.offer_id)
+
+
+@_on(OfferHolder.OfferReleased)
+def _offer_released(view: QueueView, e: Any) -> None:
+    entry = view.entry_of(e)
+    if entry is not None and entry.offer_id == e.offer_id:
+        _set_status(view, e, offer_id=None)
+
+
+@_on(OfferHolder.CooldownStarted)
+def _cooling(view: QueueView, e: Any) -> None:
+    _set_status(view, e, cooldown_until=e.until)
+
+
+@_on(OfferHolder.Reactivated)
+def _reactivated(view: QueueView, e: Any) -> None:
+    _set_status(view, e, cooldown_until=None)
+
+
+@_on(Customer.BookingModeChanged)
+def _booking_mode(view: QueueView, e: Any) -> None:
+    view.customer_state(e.originator_id).booking_mode = e.mode
+
+
+@_on(SlotOffers.OfferEnded)
+def _offer_ended(view: QueueView, e: Any) -> None:
+    if (slot := _slot(view, e)) is not None:
+        slot.pending_offers.discard(e.offer_id)
+        slot.outcome = e.outcome
+        view.slot_changed(slot)
+
+
+@_on(SlotOffers.WindowEnded, SlotOffers.Reopened)
+def _reopened(view: QueueView, e: Any) -> None:
+    if (slot := _slot(view, e)) is not None:
+        slot.outcome = None
+        if type(e) is SlotOffers.Reopened:
+            slot.claimed_until = None
+
+
+@_on(SlotOffers.OfferTaken)
+def _offer_taken(view: QueueView, e: Any) -> None:
+    if (slot := _slot(view, e)) is not None:
+        slot.outcome, slot.winner_entry, slot.claimed_until = ATTEMPTING, e.entry_id, e.until
+        slot.pending_offers.clear()
 
 
 @_on(OpenedSlot.AttemptStarted)
@@ -182,6 +251,14 @@ def _attempt_started(view: QueueView, e: Any) -> None:
 def _attempt_finished(view: QueueView, e: Any) -> None:
     if (slot := _slot(view, e)) is not None:
         slot.outcome = e.outcome
+        view.slot_changed(slot)
+
+
+@_on(OpenedSlot.BookedByOperator)
+def _booked_by_operator(view: QueueView, e: Any) -> None:
+    if (slot := _slot(view, e)) is not None:
+        slot.outcome, slot.winner_entry = BOOKED_BY_OPERATOR, e.entry_id
+        slot.pending_offers.clear()  # withdrawn with the booking (service §4.5)
         view.slot_changed(slot)
 
 

@@ -18,6 +18,7 @@ from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.application.queue import SlotQueue
 from slotqueue.projections.customer_audit import customer_openings
 from slotqueue.projections.message_audit import customer_messages
+from slotqueue.projections.wording import action_in_words
 
 HIDDEN = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 
@@ -51,6 +52,11 @@ def as_of_moment(text: str | None, timezone: str, label: str = "as_of") -> datet
         raise InvalidInput(f"invalid {label} {text!r}: expected ISO 8601, "
                            "e.g. 2026-11-23T08:30 or 2026-11-23T18:30Z", field=label) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(timezone))
+
+
+def with_words(events: list[dict[str, Any]], timezone: str) -> list[dict[str, Any]]:
+    """Each event with `what`: an operator's override in words (None for other events)."""
+    return [{**e, "what": action_in_words(e["name"], e["data"], timezone)} for e in events]
 
 
 def _data(event: Any) -> dict[str, Any]:

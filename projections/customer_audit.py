@@ -4,7 +4,8 @@ Read from the slot index (`slotqueue.opened_slots`) for the customer's time in t
 openings at the locations they had chosen at that moment, and the openings elsewhere that a
 customer behind them won. Each is judged with the dispatcher's checks against the customer's
 own history, replayed once; an opening's recorded preset rules are read only where the window
-check was reached (one query for all of them), so a long history stays quick.
+check was reached (one query for all of them), so a long history stays quick. Ahead and behind
+are rank order at the decision: the customer's priority score then against the winner's.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from psycopg import sql
 from slotqueue.aggregates import lifecycle as lc
 from slotqueue.aggregates.customer import Customer
 from slotqueue.aggregates.matcher import Presets, Selection
-from slotqueue.aggregates.opened_slot import WEEKEND
+from slotqueue.aggregates.opened_slot import BOOKED_BY_OPERATOR, WEEKEND
 from slotqueue.aggregates.queue_policy import BEHIND_WINNER, NO_WINDOWS, WINDOW, Candidate
 from slotqueue.aggregates.queue_policy import first_failed_check as check
 from slotqueue.application.queue import SlotQueue
@@ -81,16 +82,27 @@ class Stay:
     joined_at: datetime
     start: datetime
     end: datetime | None
-    states: Timeline  # (status, deposit_status)
+    states: Timeline  # (status, deposit_status, priority score)
+
+    def priorities(self) -> list[tuple[datetime, datetime | None, int]]:
+        """(from, to, score): the stay cut where an operator changed its priority."""
+        spans: list[tuple[datetime, datetime | None, int]] = []
+        for start, end, (_, _, score) in self.states.spans(self.end):
+            if spans and spans[-1][2] == score:
+                spans[-1] = (spans[-1][0], end, score)
+            else:
+                spans.append((max(start, self.start), end, score))
+        return spans
 
 
 def _stays(app: SlotQueue, customer: Customer, until: datetime | None) -> list[Stay]:
     stays = []
     for entry_id in customer.entry_ids():
-        states = _timeline(app, entry_id, lambda e: (e.status, e.deposit_status), until)
+        states = _timeline(app, entry_id, lambda e: (e.status, e.deposit_status, e.priority),
+                           until)
         if not states.times:
             continue
-        ended = [t for t, (status, _) in zip(states.times, states.values, strict=True)
+        ended = [t for t, (status, _, _) in zip(states.times, states.values, strict=True)
                  if status in lc.FINAL]
         stays.append(Stay(entry_id, states.times[0], states.times[0],
                           ended[0] if ended else until, states))
@@ -103,41 +115,50 @@ def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:
 
 
 def _here(stays: list[Stay], choices: Timeline) -> list[tuple[Any, ...]]:
-    """(entry, joined_at, location, from, to): where and when an opening was the customer's."""
+    """(entry, joined_at, priority, location, from, to): where and when an opening was the
+    customer's, and their priority score then."""
     rows = []
     for stay in stays:
-        for start, end, (_, locations) in choices.spans(stay.end):
-            lo, hi = max(start, stay.start), _earlier(end, stay.end)
-            if hi is None or lo < hi:
-                rows += [(stay.entry_id, stay.joined_at, loc, lo, hi) for loc in locations]
+        for p_start, p_end, score in stay.priorities():
+            for start, end, (_, locations) in choices.spans(stay.end):
+                lo, hi = max(start, p_start), _earlier(end, p_end)
+                if hi is None or lo < hi:
+                    rows += [(stay.entry_id, stay.joined_at, score, loc, lo, hi)
+                             for loc in locations]
     return rows
 
 
 _COLUMNS = """s.id, s.slot_key, s.location_id, coalesce(l.name, s.location_id::text),
   s.slot_datetime_utc, s.decided_at, s.outcome, s.winner_rank, x.entry_id"""
-# (entry, its join time, location, from, to): where and when an opening was the customer's.
-_HERE = """unnest(%(e)s::uuid[], %(j)s::timestamptz[], %(l)s::uuid[], %(f)s::timestamptz[],
-  %(t)s::timestamptz[]) AS {}(entry_id, joined_at, location_id, start_at, end_at)"""
+# (entry, its join time, its priority, location, from, to): where and when an opening was the
+# customer's.
+_HERE = """unnest(%(e)s::uuid[], %(j)s::timestamptz[], %(p)s::int[], %(l)s::uuid[],
+  %(f)s::timestamptz[], %(t)s::timestamptz[])
+  AS {}(entry_id, joined_at, priority, location_id, start_at, end_at)"""
+# Rank order at the decision: the winner's priority then (none before scores existed) and
+# the customer's.
+_WINNER_AHEAD = """(-coalesce(s.winner_priority, 0), w.created_at, w.id)
+  < (-x.priority, x.joined_at, x.entry_id)"""
 _DURING = "s.decided_at >= {0}.start_at AND s.decided_at < coalesce({0}.end_at, 'infinity')"
 _AT_HERE = f"""
 SELECT {_COLUMNS},
   CASE WHEN s.winner_entry_id IS NULL THEN NULL
        WHEN s.winner_entry_id = x.entry_id THEN 'you'
-       WHEN (w.created_at, w.id) < (x.joined_at, x.entry_id) THEN 'ahead' ELSE 'behind' END
+       WHEN {_WINNER_AHEAD} THEN 'ahead' ELSE 'behind' END
 FROM {_HERE.format("x")}
 JOIN slotqueue.opened_slots s ON s.location_id = x.location_id AND {_DURING.format("x")}
 LEFT JOIN queue_entries w ON w.id = s.winner_entry_id
 LEFT JOIN locations l ON l.id = s.location_id
 """
-# The entries' stays: (entry, its join time, from, to).
-_STAYS = """unnest(%(se)s::uuid[], %(sj)s::timestamptz[], %(sf)s::timestamptz[],
-  %(st)s::timestamptz[]) AS x(entry_id, joined_at, start_at, end_at)"""
+# The entries' stays, cut where their priority changed: (entry, join time, priority, from, to).
+_STAYS = """unnest(%(se)s::uuid[], %(sj)s::timestamptz[], %(sp)s::int[], %(sf)s::timestamptz[],
+  %(st)s::timestamptz[]) AS x(entry_id, joined_at, priority, start_at, end_at)"""
 _BEHIND_ELSEWHERE = f"""
 SELECT {_COLUMNS}, 'behind', count(*) OVER ()
 FROM {_STAYS}
 JOIN slotqueue.opened_slots s ON {_DURING.format("x")}
 JOIN queue_entries w ON w.id = s.winner_entry_id
-  AND (w.created_at, w.id) > (x.joined_at, x.entry_id)
+  AND NOT {_WINNER_AHEAD} AND w.id <> x.entry_id AND s.outcome <> 'booked_by_operator'
 LEFT JOIN locations l ON l.id = s.location_id
 WHERE NOT EXISTS (SELECT 1 FROM {_HERE.format("h")}
                   WHERE h.location_id = s.location_id AND {_DURING.format("h")})
@@ -146,10 +167,15 @@ ORDER BY s.decided_at DESC LIMIT %(limit)s
 
 
 def _params(stays: list[Stay], here: list[tuple[Any, ...]], limit: int) -> dict[str, Any]:
-    columns = list(zip(*here, strict=True)) or [(), (), (), (), ()]
-    return {**{k: list(v) for k, v in zip("ejlft", columns, strict=True)},
-            "se": [s.entry_id for s in stays], "sj": [s.joined_at for s in stays],
-            "sf": [s.start for s in stays], "st": [s.end for s in stays], "limit": limit}
+    columns = list(zip(*here, strict=True)) or [(), (), (), (), (), ()]
+    spans = [(s.entry_id, s.joined_at, score, lo, hi) for s in stays
+             for lo, hi, score in s.priorities()]
+    stay_columns = list(zip(*spans, strict=True)) or [(), (), (), (), ()]
+    return {**{k: list(v) for k, v in zip(("e", "j", "p", "l", "f", "t"), columns,
+                                           strict=True)},
+            **{k: list(v) for k, v in zip(("se", "sj", "sp", "sf", "st"), stay_columns,
+                                           strict=True)},
+            "limit": limit}
 
 
 def _decisions(app: SlotQueue, conn: psycopg.Connection[Any], slot_ids: list[UUID]
@@ -175,7 +201,7 @@ class Judge:
 
     def candidate(self, entry_id: UUID, moment: datetime) -> Candidate:
         stay = self.stays[entry_id]
-        status, deposit = stay.states.at(moment) or (lc.QUEUED, lc.NONE)
+        status, deposit, _ = stay.states.at(moment) or (lc.QUEUED, lc.NONE, 0)
         selection, locations = self.choices.at(moment) or (None, frozenset())
         return Candidate(entry_id, UUID(int=0), stay.joined_at, status, deposit, locations,
                          selection)
@@ -183,6 +209,8 @@ class Judge:
     def first_failed(self, row: dict[str, Any], presets: Presets) -> str | None:
         if row["outcome"] == WEEKEND:
             return WEEKEND
+        if row["outcome"] == BOOKED_BY_OPERATOR:
+            return BOOKED_BY_OPERATOR  # an operator booked it for someone who called
         if row["winner"] == AHEAD:
             return BEHIND_WINNER
         candidate = self.candidate(row["queue_entry_id"], row["decided_at"])
@@ -195,7 +223,8 @@ def _row(values: tuple[Any, ...], here: bool) -> dict[str, Any]:
             "outcome", "winner_rank", "queue_entry_id", "winner")
     row = dict(zip(keys, values, strict=False))
     row["at_your_locations"] = here
-    row["passed_over"] = row["winner"] == BEHIND  # somebody behind them got it
+    # somebody behind them got it (an operator's direct booking passes nobody over)
+    row["passed_over"] = row["winner"] == BEHIND and row["outcome"] != BOOKED_BY_OPERATOR
     return row
 
 

@@ -10,15 +10,15 @@ from uuid import UUID
 import psycopg
 
 from slotqueue.aggregates.errors import NotFound
-from slotqueue.projections.queries import RANK_ORDER, rank_of
+from slotqueue.projections.queries import rank_of
 from slotqueue.projections.wording import deposit_deadline, local_time, utc_iso
 
-_ME_SQL = f"""
+_ME_SQL = """
 SELECT c.id, c.phone, c.email, c.created_at, q.id, q.status, q.deposit_status,
        q.deposit_expires_at, q.booked_location_id, bl.name, q.booked_slot_datetime, q.created_at
 FROM customers c
 LEFT JOIN LATERAL (SELECT * FROM queue_entries WHERE customer_id = c.id
-                   ORDER BY {RANK_ORDER} DESC LIMIT 1) q ON true
+                   ORDER BY created_at DESC, id DESC LIMIT 1) q ON true
 LEFT JOIN locations bl ON bl.id = q.booked_location_id
 WHERE c.id = %s
 """

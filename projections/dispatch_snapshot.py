@@ -12,7 +12,7 @@ import psycopg
 
 from slotqueue.aggregates import lifecycle as lc
 from slotqueue.aggregates.matcher import Selection
-from slotqueue.aggregates.opened_slot import ATTEMPTING
+from slotqueue.aggregates.opened_slot import ATTEMPTING, OFFERED
 
 
 @dataclass(slots=True)
@@ -24,6 +24,9 @@ class EntryState:
     deposit_status: str = lc.NONE
     deposit_expires_at: datetime | None = None
     held_by: UUID | None = None
+    priority: int = 0  # the operator's score (service §4.4)
+    offer_id: UUID | None = None  # the pending offer it holds (service §4.2)
+    cooldown_until: datetime | None = None  # cooling down after an offer, until reactivated
 
 
 @dataclass(slots=True)
@@ -32,6 +35,7 @@ class CustomerState:
     selection: Selection | None = None
     location_ids: frozenset[UUID] = frozenset()
     nudged_day: str | None = None
+    booking_mode: str | None = None  # an operator's, for this customer (service §4.2)
 
 
 @dataclass(slots=True)
@@ -50,6 +54,7 @@ class SlotState:
     claimed_until: datetime | None = None
     attempt_run: UUID | None = None
     winner_entry: UUID | None = None
+    pending_offers: set[UUID] = field(default_factory=set)  # offers of it still open
 
     @property
     def undecided(self) -> bool:
@@ -57,7 +62,8 @@ class SlotState:
 
     @property
     def settled(self) -> bool:
-        return self.outcome not in (None, ATTEMPTING)
+        """Nothing more to do about it: decided, no attempt under way, no offer pending."""
+        return self.outcome not in (None, ATTEMPTING, OFFERED) and not self.pending_offers
 
 
 @dataclass
@@ -79,8 +85,14 @@ WHERE application_name = %s
 ENTRIES_SQL = """
 SELECT q.id, q.customer_id, q.created_at, q.status, q.deposit_status, q.deposit_expires_at,
        (SELECT s.id FROM slotqueue.opened_slots s
-        WHERE s.winner_entry_id = q.id AND s.outcome = 'attempting' LIMIT 1)
-FROM queue_entries q WHERE q.status <> ALL(%s)
+        WHERE s.winner_entry_id = q.id AND s.outcome = 'attempting' LIMIT 1),
+       coalesce(p.score, 0),
+       (SELECT o.id FROM slotqueue.offers o
+        WHERE o.queue_entry_id = q.id AND o.status = 'pending' LIMIT 1),
+       (SELECT t.due_at FROM slotqueue.timers t WHERE t.aggregate_id = q.id
+        AND t.name = 'cooldown' AND t.status = 'set')
+FROM queue_entries q LEFT JOIN slotqueue.entry_priorities p ON p.queue_entry_id = q.id
+WHERE q.status <> ALL(%s)
 """
 SELECTIONS_SQL = """
 SELECT customer_id, timezone, date_horizon_key, weekday_rule_key, custom_weekdays,
@@ -96,12 +108,15 @@ SELECT id, slot_key, opening, location_id, slot_datetime_utc, first_seen,
        coalesce(last_seen, opened_at), outcome, closed_at IS NOT NULL, claimed_until,
        winner_entry_id
 FROM slotqueue.opened_slots
-WHERE closed_at IS NULL OR outcome IS NULL OR outcome = 'attempting'
+WHERE closed_at IS NULL OR outcome IS NULL OR outcome IN ('attempting', 'offered')
+   OR id IN (SELECT slot_id FROM slotqueue.offers WHERE status = 'pending')
    OR id IN (SELECT DISTINCT ON (slot_key) id FROM slotqueue.opened_slots
              WHERE slot_date >= current_date - 1
              ORDER BY slot_key, opening DESC, first_seen DESC)
 """
 SCAN_SQL = "SELECT last_processed_at FROM queue_watermarks WHERE key = %s"
+MODES_SQL = "SELECT customer_id, mode FROM slotqueue.customer_booking_modes"
+PENDING_OFFERS_SQL = "SELECT slot_id, id FROM slotqueue.offers WHERE status = 'pending'"
 
 
 def _customers(conn: psycopg.Connection[Any]) -> list[CustomerState]:
@@ -118,6 +133,8 @@ def _customers(conn: psycopg.Connection[Any]) -> list[CustomerState]:
         where = tuple(sorted(locations))
         found.setdefault(customer_id, CustomerState(customer_id)).location_ids = (
             places.setdefault(where, frozenset(where)))
+    for customer_id, mode in conn.execute(MODES_SQL):
+        found.setdefault(customer_id, CustomerState(customer_id)).booking_mode = mode
     return list(found.values())
 
 
@@ -132,6 +149,10 @@ def load_snapshot(conn: psycopg.Connection[Any], app_name: str, watch_key: str,
                            first_seen=r[5], last_seen=r[6], outcome=r[7], closed=r[8],
                            claimed_until=r[9], winner_entry=r[10])
                  for r in conn.execute(SLOTS_SQL)]
+        by_id = {slot.id: slot for slot in slots}
+        for slot_id, offer_id in conn.execute(PENDING_OFFERS_SQL):
+            if slot_id in by_id:
+                by_id[slot_id].pending_offers.add(offer_id)
         scanned = conn.execute(SCAN_SQL, (watch_key,)).fetchone()
         return Snapshot(position=position, watch_start=watch_start,
                         scan_position=scanned[0] if scanned else watch_start,

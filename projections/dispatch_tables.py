@@ -1,6 +1,7 @@
-"""OpenedSlot, Watermark and conflict events → booking_locks, booking_attempts,
-queue_watermarks, slotqueue.opened_slots and slotqueue.booking_conflicts (the nudges'
-`opportunity_passed` rows of message_log are written with the other texts, in messages.py)."""
+"""OpenedSlot (an operator's booking among them), Watermark and conflict events →
+booking_locks, booking_attempts, queue_watermarks, slotqueue.opened_slots and
+slotqueue.booking_conflicts (the nudges' `opportunity_passed` rows of message_log are written
+with the other texts, in messages.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ from collections.abc import Callable
 from datetime import date, time
 from typing import Any
 
-from slotqueue.aggregates.opened_slot import ATTEMPTING, BASELINE, GONE, OpenedSlot
+from slotqueue.aggregates.opened_slot import (
+    ATTEMPTING,
+    BASELINE,
+    BOOKED_BY_OPERATOR,
+    GONE,
+    OpenedSlot,
+)
 from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.aggregates.watermark import Watermark
 from slotqueue.projections.imported_tables import location
@@ -30,7 +37,8 @@ def _opened(e: Any) -> list[Write]:
         "slot_datetime_utc": e.slot_datetime, "first_seen": e.first_seen, "opened_at": e.at,
         "opened_by_run_id": e.run_id, "claimed_by_run_id": None, "claimed_until": None,
         "outcome": BASELINE if getattr(e, "baseline", False) else None, "decided_at": None,
-        "winner_entry_id": None, "winner_rank": None, "opening": getattr(e, "opening", 0),
+        "winner_entry_id": None, "winner_rank": None, "winner_priority": None,
+        "opening": getattr(e, "opening", 0),
         "last_seen": getattr(e, "last_seen", None), "closed_at": None,
     }
     return [Upsert("opened_slots", ("id",), row)]
@@ -53,7 +61,8 @@ def _decided(e: Any) -> list[Write]:
     """A decision; with a winner, the slot's lock is held until the attempt's answer."""
     winner = e.winner or {}
     out = [_slot_update(e, outcome=e.outcome, decided_at=e.at,
-                        winner_entry_id=winner.get("entry_id"), winner_rank=winner.get("rank"))]
+                        winner_entry_id=winner.get("entry_id"), winner_rank=winner.get("rank"),
+                        winner_priority=winner.get("priority"))]
     until = getattr(e, "until", None)
     if until is not None:
         lock = {"lock_key": e.slot_key, "locked_until": until, "owner_run_id": e.run_id}
@@ -83,6 +92,16 @@ def _conflicted(e: Any) -> list[Write]:
     return [Upsert("booking_conflicts", ("slot_id", "queue_entry_id"), row)]
 
 
+def _booked_by_operator(e: Any) -> list[Write]:
+    """An operator booked the slot directly: decided (its first decision's time kept), won by
+    the entry they booked, with no rank and no attempt (the adapter was not called)."""
+    changes: dict[str, Any] = {"outcome": BOOKED_BY_OPERATOR, "winner_entry_id": e.entry_id,
+                               "winner_rank": None, "winner_priority": None}
+    if e.previous_outcome in (None, BASELINE):
+        changes["decided_at"] = e.at
+    return [_slot_update(e, **changes)]
+
+
 def _watermark(e: Any) -> list[Write]:
     row = {"key": e.key, "last_processed_at": e.position}
     return [Upsert("queue_watermarks", ("key",), row)]
@@ -95,6 +114,7 @@ HANDLERS: dict[type, Callable[[Any], list[Write]]] = {
     OpenedSlot.AttemptFinished: _finished,
     OpenedSlot.AttemptAnsweredLate: _finished,
     OpenedSlot.Closed: _closed,
+    OpenedSlot.BookedByOperator: _booked_by_operator,
     QueueEntry.BookingConflicted: _conflicted,
     Watermark.Started: _watermark,
     Watermark.Advanced: _watermark,

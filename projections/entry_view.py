@@ -23,9 +23,9 @@ def _names(conn: psycopg.Connection[Any], ids: list[UUID]) -> dict[UUID, str]:
 
 def entry_view(app: SlotQueue, conn: psycopg.Connection[Any], entry_id: UUID, timezone: str,
                labels: Labels) -> dict[str, Any]:
-    """The entry's state, rank (None when its status holds none), deposit deadline while it
-    applies, payments, booking and conflicts; the customer's windows in words and locations
-    (a location the monitor removed reads as its id)."""
+    """The entry's state, rank (None when its status holds none), priority score and why,
+    deposit deadline while it applies, payments, booking and conflicts; the customer's windows
+    in words and locations (a location the monitor removed reads as its id)."""
     entry = app.entry(entry_id)
     customer = app.customer(entry.customer_id)
     names = _names(conn, [*customer.location_ids, *filter(None, [entry.booked_location_id])])
@@ -38,6 +38,7 @@ def entry_view(app: SlotQueue, conn: psycopg.Connection[Any], entry_id: UUID, ti
         "queue_entry_id": entry.id, "customer_id": entry.customer_id,
         "phone": mask_phone(customer.phone), "status": entry.status,
         "deposit_status": entry.deposit_status, "rank": rank_of(conn, entry.id),
+        "priority": entry.priority, "priority_reason": entry.priority_reason,
         **times("joined_at", entry.joined_at, timezone), **times("deposit_due", due, timezone),
         **times("deposit_paid_at", entry.deposit_paid_at, timezone),
         "payment_refs": list(entry.payment_refs), "refunds_due": list(entry.refunds_due),

@@ -10,6 +10,22 @@ from slotqueue.projections.audit import Line
 from slotqueue.projections.wording import check_in_words, local_time
 
 Say = Callable[[Line, str], str]
+
+
+def _priority(line: Line, _: str) -> str:
+    """An operator's score, without their note or name (those are for the operators'
+    audits)."""
+    score = int(line.data.get("score") or 0)
+    if score == 0:
+        return "Our staff took the priority off your place: you are in join order again."
+    return f"Our staff gave your place in line priority {score} (higher goes first)."
+
+
+def _booked(line: Line, tz: str) -> str:
+    who = "Our staff booked you" if line.data.get("by") else "You were booked"
+    return (f"{who}: {line.data.get('location_name') or 'your DMV office'}, "
+            f"{local_time(line.data['slot_datetime'], tz, long=True)}.")
+
 SENTENCES: dict[str, Say] = {
     "Registered": lambda _, __: "You signed up.",
     "Imported": lambda line, _: ("Your place was carried over from the earlier system."
@@ -33,9 +49,8 @@ SENTENCES: dict[str, Say] = {
     "Canceled": lambda _, __: "Your place was canceled.",
     "Refunded": lambda _, __: "Your payment was refunded.",
     "ChosenForSlot": lambda _, __: "An opening matched your choices: we tried to book it.",
-    "Booked": lambda line, tz: (
-        f"You were booked: {line.data.get('location_name') or 'your DMV office'}, "
-        f"{local_time(line.data['slot_datetime'], tz, long=True)}."),
+    "Booked": _booked,
+    "PriorityChanged": _priority,
     "BookingConflicted": lambda _, __: (
         "The DMV confirmed a booking we could no longer give you; our staff will contact "
         "you."),

@@ -13,9 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 from slotqueue.aggregates.customer import Customer
+from slotqueue.aggregates.entry_offers import OfferHolder
 from slotqueue.aggregates.ids import stable_id
+from slotqueue.aggregates.offer import MESSAGE, Offer, message_key
+from slotqueue.aggregates.offer_tokens import LINK_PLACEHOLDER
 from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.projections.sms_segments import to_gsm7
 from slotqueue.projections.wording import local_time
@@ -26,6 +30,11 @@ PLACE_LENGTH = 60  # a location name longer than this is cut short in a text
 # SMS characters the deposit text leaves for the brand and the payment link together, with the
 # longest local time and the `client_reference_id` added: two GSM-7 segments (tested).
 BRAND_AND_LINK = 115
+# An offer's text carries a claim link (SLOTQUEUE_PUBLIC_URL + 75 characters) and a place cut at
+# 40 and a deadline on another day: what it leaves for the brand and the public URL together,
+# in two segments (tested).
+BRAND_AND_PUBLIC_URL = 75
+OFFER_PLACE_LENGTH = 40
 
 
 @dataclass(frozen=True)
@@ -40,14 +49,21 @@ class Texts:
         return local_time(moment, self.timezone, long=long)
 
     @staticmethod
-    def place(name: str | None) -> str:
+    def place(name: str | None, length: int = PLACE_LENGTH) -> str:
         """A location's name as a text shows it: in the SMS alphabet (an okina becomes ', a
         vowel with a macron a plain one, rather than the whole text turning UCS-2), and cut
-        short past 60 characters."""
+        short past 60 characters (40 in an offer, which carries a link)."""
         shown = " ".join(to_gsm7(name or "").split())
-        if len(shown) <= PLACE_LENGTH:
+        if len(shown) <= length:
             return shown
-        return shown[:PLACE_LENGTH - 3].rstrip() + "..."
+        return shown[:length - 3].rstrip() + "..."
+
+    def until(self, moment: datetime, since: datetime) -> str:
+        """A deadline: its local time alone on the day of `since`, else with its day."""
+        zone = ZoneInfo(self.timezone)
+        if moment.astimezone(zone).date() == since.astimezone(zone).date():
+            return self.when(moment).split(", ", 1)[1]
+        return self.when(moment)
 
     def payment_link(self, entry_id: Any) -> str | None:
         """The payment link with `client_reference_id=<entry id>` added to its query string
@@ -136,6 +152,72 @@ def _location_retired(e: Any, t: Texts) -> list[Write]:
                    queue_entry_id=str(e.open_entry_id), location_id=str(e.location_id))
 
 
+# --- offers (spec service §4.2): the claim link is a placeholder here; the delivery worker puts
+# the real, signed link in just before it calls the provider, so no record holds a token.
+CLAIM = f"{LINK_PLACEHOLDER} Reply 1 to accept, 9 to decline."
+
+
+def _offer_slot(e: Any, t: Texts) -> str:
+    return f"{t.place(e.location_name, OFFER_PLACE_LENGTH) or 'an opening'}, " \
+           f"{t.when(e.slot_datetime)}"
+
+
+def _offered(e: Any, t: Texts, round_: int, text: str) -> list[Write]:
+    return message(e.customer_id, e.at, MESSAGE, message_key(e.originator_id, round_), text,
+                   queue_entry_id=str(e.entry_id), offer_id=str(e.originator_id),
+                   round=round_, expires_at=e.expires_at.isoformat())
+
+
+def _offer_made(e: Any, t: Texts) -> list[Write]:
+    return _offered(e, t, 1, f"{t.brand}: {_offer_slot(e, t)} is yours if claimed by "
+                             f"{t.until(e.expires_at, e.at)}: {CLAIM}")
+
+
+def _offer_reminded(e: Any, t: Texts) -> list[Write]:
+    return _offered(e, t, e.round, f"{t.brand}: still yours until "
+                                   f"{t.until(e.expires_at, e.at)}: {_offer_slot(e, t)}. {CLAIM}")
+
+
+def _offer_status(e: Any, what: str, text: str) -> list[Write]:
+    key = f"status:{e.entry_id}:{what}:{e.originator_id}"
+    return message(e.customer_id, e.at, "status", key, text, what=what,
+                   queue_entry_id=str(e.entry_id), offer_id=str(e.originator_id))
+
+
+WITHDRAWN_WORDS = {"taken": "was taken by someone who answered first",
+                   "slot_gone": "is no longer available",
+                   "booked_by_operator": "was booked by our staff for someone else"}
+
+
+def _offer_withdrawn(e: Any, t: Texts) -> list[Write]:
+    """Told when it is gone; not when the customer left the queue (they know)."""
+    words = WITHDRAWN_WORDS.get(e.reason)
+    if words is None:
+        return []
+    return _offer_status(e, "offer_withdrawn", f"{t.brand}: sorry, {_offer_slot(e, t)} "
+                                               f"{words}. Your place in line is kept.")
+
+
+def _offer_settled(e: Any, t: Texts) -> list[Write]:
+    """A booking that went through is told by the entry's `booked` message."""
+    if e.status != "failed":
+        return []
+    return _offer_status(e, "offer_failed", f"{t.brand}: you accepted {_offer_slot(e, t)}, "
+                         "but we could not book it. Your place in line is kept and we will "
+                         "keep looking.")
+
+
+def _cooldown(e: Any, t: Texts) -> list[Write]:
+    """An offer that ran out unanswered (a decline needs no text: the customer did it)."""
+    if e.reason != "expired":
+        return []
+    text = (f"{t.brand}: your offer ran out without an answer, so it went to the next person. "
+            f"Your place in line is kept; offers resume after {t.until(e.until, e.at)}.")
+    key = f"status:{e.originator_id}:offer_expired:{e.offer_id}"
+    return message(e.customer_id, e.at, "status", key, text, what="offer_expired",
+                   queue_entry_id=str(e.originator_id), offer_id=str(e.offer_id))
+
+
 HANDLERS: dict[type, Callable[[Any, Texts], list[Write]]] = {
     QueueEntry.DepositRequired: _deposit_needed,
     QueueEntry.DepositPaid: _deposit_received,
@@ -159,6 +241,11 @@ HANDLERS: dict[type, Callable[[Any, Texts], list[Write]]] = {
     ),
     Customer.OpportunityPassed: _nudged,
     Customer.LocationRetired: _location_retired,
+    Offer.Made: _offer_made,
+    Offer.Reminded: _offer_reminded,
+    Offer.Withdrawn: _offer_withdrawn,
+    Offer.Settled: _offer_settled,
+    OfferHolder.CooldownStarted: _cooldown,  # the base's event: its commands record it
 }
 
 

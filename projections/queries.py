@@ -1,7 +1,9 @@
 """Questions asked of the projected queue tables, each written once.
 
-Rank order is `queue_policy.rank_key` (join time, ties by id); `RANK_ORDER` is that order in
-SQL, and every query here that ranks uses it.
+Rank order is `queue_policy.rank_key` (an operator's priority score descending, then join
+time, ties by id); `RANK_ORDER` is that order in SQL over `queue_entries q` joined with
+`WITH_PRIORITY` (`slotqueue.entry_priorities p`: an entry without a row has score 0), and every
+query that ranks uses it.
 """
 
 from __future__ import annotations
@@ -14,14 +16,32 @@ import psycopg
 
 from slotqueue.aggregates.lifecycle import RANKED
 
-RANK_ORDER = "created_at, id"
+WITH_PRIORITY = "LEFT JOIN slotqueue.entry_priorities p ON p.queue_entry_id = q.id"
+RANK_ORDER = "-coalesce(p.score, 0), q.created_at, q.id"
 
+# Entries with a priority are few (an operator sets each by hand); everyone else is in join
+# order. So a rank counts the raised entries ahead, plus, for an entry without priority, the
+# entries that joined before it less the raised ones among them: index scans, not a sort of
+# the whole queue.
 _RANK_SQL = f"""
-SELECT CASE WHEN me.status = ANY(%(ranked)s) THEN (
-         SELECT count(*) + 1 FROM queue_entries q WHERE q.status = ANY(%(ranked)s)
-           AND ({RANK_ORDER}) < (me.created_at, me.id))
-       END
-FROM queue_entries me WHERE me.id = %(id)s
+WITH me AS (
+  SELECT q.id, q.status, q.created_at, coalesce(p.score, 0) AS score
+  FROM queue_entries q {WITH_PRIORITY} WHERE q.id = %(id)s
+), raised AS (
+  SELECT q.id, q.created_at, p.score FROM slotqueue.entry_priorities p
+  JOIN queue_entries q ON q.id = p.queue_entry_id
+  WHERE p.score > 0 AND q.status = ANY(%(ranked)s)
+)
+SELECT CASE WHEN me.status = ANY(%(ranked)s) THEN 1
+  + (SELECT count(*) FROM raised r
+     WHERE (-r.score, r.created_at, r.id) < (-me.score, me.created_at, me.id))
+  + CASE WHEN me.score > 0 THEN 0 ELSE
+      (SELECT count(*) FROM queue_entries q WHERE q.status = ANY(%(ranked)s)
+         AND (q.created_at, q.id) < (me.created_at, me.id))
+      - (SELECT count(*) FROM raised r WHERE (r.created_at, r.id) < (me.created_at, me.id))
+    END
+END
+FROM me
 """
 
 
@@ -32,10 +52,22 @@ def rank_of(conn: psycopg.Connection[Any], entry_id: UUID) -> int | None:
 
 
 def entries_joined_by(conn: psycopg.Connection[Any], moment: datetime) -> list[UUID]:
-    """Every entry that had joined by `moment`, in rank order (whatever its status now)."""
-    rows = conn.execute(f"SELECT id FROM queue_entries WHERE created_at <= %s "
-                        f"ORDER BY {RANK_ORDER}", (moment,))
+    """Every entry that had joined by `moment`, in join order (whatever its status now)."""
+    rows = conn.execute("SELECT id FROM queue_entries WHERE created_at <= %s "
+                        "ORDER BY created_at, id", (moment,))
     return [row[0] for row in rows]
+
+
+def ever_prioritised(conn: psycopg.Connection[Any]) -> set[UUID]:
+    """Entries an operator ever gave a priority (their score may be back to 0 now)."""
+    return {row[0] for row in conn.execute(
+        "SELECT queue_entry_id FROM slotqueue.entry_priorities")}
+
+
+def slot_openings(conn: psycopg.Connection[Any], key: str) -> list[UUID]:
+    """The openings of a slot the tables list, by its normalised key."""
+    return [row[0] for row in conn.execute(
+        "SELECT id FROM slotqueue.opened_slots WHERE slot_key = %s", (key,))]
 
 
 def credential(conn: psycopg.Connection[Any], hashed: str) -> tuple[str, str] | None:

@@ -23,13 +23,16 @@ from slotqueue.projections.dispatch_tables import dispatch_writes
 from slotqueue.projections.identity_tables import identity_writes
 from slotqueue.projections.imported_tables import imported_writes
 from slotqueue.projections.messages import DEFAULT_TEXTS, Texts, message_writes
+from slotqueue.projections.offer_tables import offer_writes
 from slotqueue.projections.payment_tables import payment_writes
 from slotqueue.projections.queue_tables import table_writes
+from slotqueue.projections.timer_tables import timer_writes
 
 # Parents before children: inserts follow this order, deletes the reverse.
 TABLES = (
     "customers",
     "queue_entries",
+    "entry_priorities",
     "user_target_window_selections",
     "user_location_preferences",
     "message_log",
@@ -42,13 +45,16 @@ TABLES = (
     "booking_conflicts",
     "credentials",
     "payments",
+    "timers",
+    "offers",
+    "customer_booking_modes",
 )
 
 
 def event_writes(event: Any, texts: Texts = DEFAULT_TEXTS) -> list[writes.Write]:
     return (table_writes(event) + message_writes(event, texts) + dispatch_writes(event)
             + imported_writes(event) + identity_writes(event) + payment_writes(event)
-            + delivery_writes(event))
+            + delivery_writes(event) + timer_writes(event) + offer_writes(event))
 
 
 class QueueTablesView(PostgresTrackingRecorder):

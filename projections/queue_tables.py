@@ -1,6 +1,8 @@
 """Customer and QueueEntry events → customers, queue_entries, user_target_window_selections,
-user_location_preferences. Every value comes from the event, so a rebuild is exact; a location
-the monitor removed is written only while it exists (`writes.Ref`)."""
+user_location_preferences, and operators' priority scores → slotqueue.entry_priorities (the
+spec fixes queue_entries' columns; rank order joins the two). Every value comes from the event,
+so a rebuild is exact; a location the monitor removed is written only while it exists
+(`writes.Ref`)."""
 
 from __future__ import annotations
 
@@ -55,6 +57,14 @@ def _joined(e: Any) -> list[Write]:
     return [Upsert("queue_entries", ("id",), row)]
 
 
+def _priority_changed(e: Any) -> list[Write]:
+    """The entry's current score (kept at 0 when set back: the row says who did it, and the
+    audits find entries that ever had a priority through it)."""
+    row = {"queue_entry_id": e.originator_id, "score": e.score, "reason": e.reason,
+           "set_by": e.by, "set_at": e.at}
+    return [Upsert("entry_priorities", ("queue_entry_id",), row)]
+
+
 HANDLERS: dict[type, Callable[[Any], list[Write]]] = {
     Customer.Registered: _registered,
     Customer.EmailChanged: _email_changed,
@@ -79,6 +89,7 @@ HANDLERS: dict[type, Callable[[Any], list[Write]]] = {
         e, status=e.status, booked_at=e.at, booked_location_id=location(e.location_id),
         booked_slot_datetime=e.slot_datetime,
     ),
+    QueueEntry.PriorityChanged: _priority_changed,
 }
 
 

@@ -7,6 +7,7 @@ to the moment of the decision and applying the dispatcher's checks to it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -19,10 +20,15 @@ from slotqueue.aggregates.errors import InvalidInput, NotFound
 from slotqueue.aggregates.matcher import Presets, Selection, slot_key
 from slotqueue.aggregates.opened_slot import WEEKEND, OpenedSlot
 from slotqueue.aggregates.queue_entry import QueueEntry
-from slotqueue.aggregates.queue_policy import BEHIND_WINNER, Candidate, first_failed_check
+from slotqueue.aggregates.queue_policy import (
+    BEHIND_WINNER,
+    Candidate,
+    first_failed_check,
+    rank_key,
+)
 from slotqueue.application.queue import SlotQueue
 from slotqueue.projections.customer_audit import customer_openings
-from slotqueue.projections.queries import entries_joined_by
+from slotqueue.projections.queries import entries_joined_by, ever_prioritised
 
 Events = dict[UUID, list[Any]]  # events read once per audit, replayed as often as needed
 
@@ -59,7 +65,16 @@ def _candidate(app: SlotQueue, entry: QueueEntry, moment: datetime, read: Events
         selection = Selection.from_json(customer.selection)
     locations = frozenset(customer.location_ids) if isinstance(customer, Customer) else frozenset()
     return Candidate(entry.id, entry.customer_id, entry.joined_at, entry.status,
-                     entry.deposit_status, locations, selection)
+                     entry.deposit_status, locations, selection, entry.priority)
+
+
+def _behind(entry: QueueEntry, winner: dict[str, Any]) -> bool:
+    """Whether `entry` (as it stood at the decision) ranked behind the winner then: priority
+    scores as they were (a decision recorded before scores existed has none)."""
+    mine = rank_key(entry.priority, entry.joined_at, entry.id)
+    theirs = rank_key(int(winner.get("priority") or 0), winner["joined_at"],
+                      winner["entry_id"])
+    return (mine[0], mine[1], str(mine[2])) > (theirs[0], theirs[1], str(theirs[2]))
 
 
 def verdict_for(app: SlotQueue, slot: OpenedSlot, decided: Any, entry: QueueEntry,
@@ -71,7 +86,7 @@ def verdict_for(app: SlotQueue, slot: OpenedSlot, decided: Any, entry: QueueEntr
     if winner is not None:
         if winner["entry_id"] == entry.id:
             return None
-        if (entry.joined_at, str(entry.id)) > (winner["joined_at"], str(winner["entry_id"])):
+        if _behind(entry, winner):
             return BEHIND_WINNER
     candidate = _candidate(app, entry, decided.timestamp, {} if read is None else read)
     return first_failed_check(candidate, slot.location_id, slot.slot_datetime,
@@ -115,15 +130,34 @@ def _one_slot(app: SlotQueue, conn: psycopg.Connection[Any], slot_id: UUID, limi
 _HIDDEN = {"originator_id", "originator_version", "timestamp", "originator_topic", "at"}
 
 
+def _ranked_then(app: SlotQueue, conn: psycopg.Connection[Any], decided: Any, read: Events
+                 ) -> Iterator[QueueEntry]:
+    """The entries ranked when the decision was recorded, in rank order then: those with a
+    priority score at that moment first (few: an operator sets each), then join order."""
+    joined = entries_joined_by(conn, decided.at)
+    raised_ids = ever_prioritised(conn)
+
+    def then(entry_id: UUID) -> QueueEntry | None:
+        entry = recorded_state(app, entry_id, decided.timestamp, read)
+        ranked = isinstance(entry, QueueEntry) and entry.status in lc.RANKED
+        return entry if ranked else None
+
+    raised = [e for e in map(then, (i for i in joined if i in raised_ids))
+              if e is not None and e.priority > 0]
+    yield from sorted(raised, key=lambda e: rank_key(e.priority, e.joined_at, e.id))
+    first = {e.id for e in raised}
+    for entry_id in joined:
+        entry = None if entry_id in first else then(entry_id)
+        if entry is not None:
+            yield entry
+
+
 def _ahead(app: SlotQueue, conn: psycopg.Connection[Any], slot: OpenedSlot, decided: Any,
            limit: int) -> list[dict[str, Any]]:
     """The ranked entries ahead of the winner (all of them without one), with their verdicts."""
-    found, rank, read = [], 0, {}
-    for entry_id in entries_joined_by(conn, decided.at):
-        entry = recorded_state(app, entry_id, decided.timestamp, read)
-        if not isinstance(entry, QueueEntry) or entry.status not in lc.RANKED:
-            continue
-        rank += 1
+    found: list[dict[str, Any]] = []
+    read: Events = {}
+    for rank, entry in enumerate(_ranked_then(app, conn, decided, read), start=1):
         failed = verdict_for(app, slot, decided, entry, read)
         if failed in (None, BEHIND_WINNER) or len(found) >= limit:
             break

@@ -111,9 +111,27 @@ CHECKS = {  # the codes of queue_policy.first_failed_check and the audit, as peo
     "window:preset_unreadable": "your windows name an option that could not be read",
     "weekend": "a weekend: never booked",
     "behind_winner": "someone ahead of you took it",
+    "booked_by_operator": "our staff booked it directly for a customer who called",
     "passed_every_check": "you passed every check but were not chosen (held for another "
                           "attempt?)",
 }
+
+
+def action_in_words(name: str, data: Mapping[str, Any], timezone: str) -> str | None:
+    """An operator's override as an auditor reads it (`slotqueue audit`, `GET /v1/audit/…`):
+    who did what and why; None for other events."""
+    who = data.get("by") or "an operator"
+    if name == "PriorityChanged":
+        return (f"priority set to {data.get('score')} (was {data.get('previous_score')}) by "
+                f"{who}: {data.get('reason')}")
+    if name == "Booked" and data.get("by"):
+        where = data.get("location_name") or data.get("location_id")
+        return (f"booked directly by {who} (convert to booking): {where}, "
+                f"{local_time(data['slot_datetime'], timezone)}")
+    if name == "BookedByOperator":
+        return (f"booked directly by {who} for queue entry {data.get('entry_id')}; the "
+                f"opening was {data.get('previous_outcome') or 'undecided'}")
+    return None
 
 
 def check_in_words(code: str | None) -> str:

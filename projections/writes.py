@@ -67,9 +67,11 @@ class Ref:
     required: bool = False
 
 # Tables outside `public`: the dispatcher's private read model.
-PRIVATE_TABLES = {"opened_slots": "slotqueue", "booking_conflicts": "slotqueue",
+PRIVATE_TABLES = {"entry_priorities": "slotqueue",
+                  "opened_slots": "slotqueue", "booking_conflicts": "slotqueue",
                   "credentials": "slotqueue", "payments": "slotqueue",
-                  "phone_opt_outs": "slotqueue"}
+                  "phone_opt_outs": "slotqueue", "timers": "slotqueue", "offers": "slotqueue",
+                  "customer_booking_modes": "slotqueue"}
 
 
 def live_schema(table: str) -> str:

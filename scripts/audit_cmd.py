@@ -40,7 +40,7 @@ def _text(lines: list[dict[str, Any]], state: Any, tz: ZoneInfo) -> str:
     for line in lines:
         when = _stamp(line["at"], tz)
         after = f"{line['status']}/{line['deposit_status']}" if line["status"] else "-"
-        data = _shown(line["data"], tz)
+        data = line.get("what") or _shown(line["data"], tz)
         out.append(f"{when}  {line['name']:<22} {after:<26} {data}")
     out.append("state: " + _shown(state, tz))
     return "\n".join(out)
@@ -60,8 +60,9 @@ def _slot_text(slots: list[dict[str, Any]], tz: ZoneInfo, names: dict[UUID, str]
     for slot in slots:
         out.append(f"slot {_slot_heading(slot, tz, names)}: {slot['outcome']} "
                    f"(key {slot['slot_key']}, opening {slot['slot_id']})")
-        for e in slot["events"]:
-            out.append(f"  {_stamp(e['at'], tz)}  {e['name']:<15} {_shown(e['data'], tz)}")
+        for e in audit.with_words(slot["events"], str(tz)):
+            out.append(f"  {_stamp(e['at'], tz)}  {e['name']:<15} "
+                       f"{e['what'] or _shown(e['data'], tz)}")
         for a in slot["ahead"]:
             out.append(f"  rank {a['rank']:>4}  entry {a['queue_entry_id']}  "
                        f"customer {a['customer_id']}  failed: {a['failed']}")
@@ -205,6 +206,7 @@ def audit_command(
             cid = parse_customer(svc, customer or "")
             with svc.connect() as conn:
                 found = audit.customer_audit(svc.app, conn, cid, moment, limit)
+    found["events"] = audit.with_words(found["events"], tz)
     rows, state = found["events"], found["state"]
     if entry is not None:
         emit(as_json, found, lambda: _text(rows, state, ZoneInfo(tz)))

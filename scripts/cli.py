@@ -13,6 +13,7 @@ from slotqueue.scripts import (
     entry_cmds,
     http_cmds,
     message_cmds,
+    operator_cmds,
     projection_cmds,
     seed_cmd,
     service_cmds,
@@ -31,6 +32,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 entry_cmds.register(app)
+operator_cmds.register(app)
 view_cmds.register(app)
 http_cmds.register(app)
 audit_cmd.register(app)

@@ -103,17 +103,18 @@ def locations(
          f"locations recorded: {', '.join(names[i] for i in wanted)}")
 
 
-def _entry_payload(svc: Service, entry_id: Any) -> dict[str, Any]:
+def entry_payload(svc: Service, entry_id: Any) -> dict[str, Any]:
     """The entry's state; the deposit deadline only while the deposit is required."""
     entry = svc.app.entry(entry_id)
     return {"queue_entry_id": entry.id, "customer_id": entry.customer_id,
             "status": entry.status, "deposit_status": entry.deposit_status,
+            "priority": entry.priority,
             "deposit_expires_at": deposit_deadline(entry.status, entry.deposit_status,
                                                    entry.deposit_expires_at),
             "booking_conflicts": list(getattr(entry, "conflicts", []))}
 
 
-def _show(payload: dict[str, Any], timezone: str) -> str:
+def show(payload: dict[str, Any], timezone: str) -> str:
     """`key=value` pairs; times in local time with the zone, a deadline that no longer
     applies left out."""
     def value(v: Any) -> Any:
@@ -128,8 +129,8 @@ def require_deposit(entry_id: EntryId, as_json: JsonOption = False) -> None:
     with service(as_json) as svc:
         eid = parse_id(entry_id, "queue entry id")
         svc.app.require_deposit(eid, svc.clock.now(), svc.deposit_grace, by=cli_actor())
-        payload = _entry_payload(svc, eid)
-    emit(as_json, payload, lambda: _show(payload, svc.settings.timezone))
+        payload = entry_payload(svc, eid)
+    emit(as_json, payload, lambda: show(payload, svc.settings.timezone))
 
 
 def deposit_paid(
@@ -141,12 +142,12 @@ def deposit_paid(
     with service(as_json) as svc:
         eid = parse_id(entry_id, "queue entry id")
         paid = svc.app.record_payment(eid, payment_ref, svc.clock.now())
-        payload = {**_entry_payload(svc, eid), "payment_ref": payment_ref.strip(),
+        payload = {**entry_payload(svc, eid), "payment_ref": payment_ref.strip(),
                    "refund_needed": not paid}
     if not paid:
         fail(f"payment {payment_ref.strip()!r} recorded for entry {eid}, which was not waiting "
              f"for one (entry is {payload['status']}): refund needed", as_json, **payload)
-    emit(as_json, payload, lambda: _show(payload, svc.settings.timezone))
+    emit(as_json, payload, lambda: show(payload, svc.settings.timezone))
 
 
 def _lifecycle_command(name: str, doc: str) -> Any:
@@ -154,10 +155,10 @@ def _lifecycle_command(name: str, doc: str) -> Any:
         with service(as_json) as svc:
             eid = parse_id(entry_id, "queue entry id")
             result = getattr(svc.app, name)(eid, svc.clock.now(), by=cli_actor())
-            payload = _entry_payload(svc, eid)
+            payload = entry_payload(svc, eid)
             if name == "refund":
                 payload["refunded_payment_refs"] = result
-        emit(as_json, payload, lambda: _show(payload, svc.settings.timezone))
+        emit(as_json, payload, lambda: show(payload, svc.settings.timezone))
 
     command.__doc__ = doc
     return command
@@ -172,10 +173,10 @@ def status(
     with service(as_json) as svc:
         eid = parse_entry(svc, entry_id)
         svc.catch_up()
-        payload = _entry_payload(svc, eid)
+        payload = entry_payload(svc, eid)
         with svc.connect() as conn:
             payload["rank"] = rank_of(conn, eid)
-    emit(as_json, payload, lambda: _show(payload, svc.settings.timezone))
+    emit(as_json, payload, lambda: show(payload, svc.settings.timezone))
 
 
 def register(app: typer.Typer) -> None:

@@ -171,6 +171,27 @@ def add_paid_customers(svc: Service, count: int, locations: list[UUID],
     return entries
 
 
+def add_deposit_deadlines(svc: Service, dues: list[datetime], first: int = 0) -> list[UUID]:
+    """Customers whose entries are asked for their deposits (the events `join` and
+    `require-deposit` record), the deadline of the n-th falling due at `dues[n]`: one timer
+    `deposit_lapse` each. Saved SAVE_LIMIT aggregates at a time, asked at the database's time
+    of their batch (a due time already past is due at once). Phones are numbered from
+    `first`. Returns the queue entry ids, in the order of `dues`."""
+    entries: list[UUID] = []
+    with svc.connect() as conn:
+        for start in range(0, len(dues), SAVE_LIMIT // 2):
+            now, pending = db_now(conn), []
+            for n, due in enumerate(dues[start:start + SAVE_LIMIT // 2], start=first + start):
+                customer = Customer(phone=f"+1808{5000000 + n:07d}", email=None, at=now)
+                entry = QueueEntry(customer_id=customer.id, sequence=1, at=now)
+                customer.open_entry(entry.id, now)
+                entry.require_deposit(now, due - now)
+                pending += [customer, entry]
+                entries.append(entry.id)
+            svc.app.save(*pending)
+    return entries
+
+
 # --- slotqueue processes ----------------------------------------------------------------------
 
 def cli_env(url: str, **extra: str) -> dict[str, str]:

@@ -13,11 +13,11 @@ from slotqueue.projections.queue_listing import QueueRow, queue
 from slotqueue.projections.wording import local_time, windows_in_words
 from slotqueue.scripts.common import JsonOption, emit, service
 
-HEADER = ("rank", "phone", "status", "deposit due", "windows", "locations")
+HEADER = ("rank", "priority", "phone", "status", "deposit due", "windows", "locations")
 
 
 def _fields(row: QueueRow, labels: Any, timezone: str) -> dict[str, Any]:
-    return {"rank": row.rank, "queue_entry_id": row.queue_entry_id,
+    return {"rank": row.rank, "priority": row.priority, "queue_entry_id": row.queue_entry_id,
             "customer_id": row.customer_id, "phone": row.phone, "status": row.status,
             "deposit_status": row.deposit_status, "deposit_due": row.deposit_due,
             "windows": windows_in_words(row.selection, labels, timezone),
@@ -26,7 +26,7 @@ def _fields(row: QueueRow, labels: Any, timezone: str) -> dict[str, Any]:
 
 def _table(entries: list[dict[str, Any]], total: int, timezone: str) -> str:
     cells = [HEADER] + [(
-        str(e["rank"] or "-"), e["phone"], e["status"],
+        str(e["rank"] or "-"), str(e["priority"] or "-"), e["phone"], e["status"],
         local_time(e["deposit_due"], timezone) if e["deposit_due"] else "-",
         e["windows"], ", ".join(e["locations"]) or "none") for e in entries]
     widths = [max(len(row[i]) for row in cells) for i in range(len(HEADER) - 1)]
@@ -42,7 +42,8 @@ def queue_command(
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="Show at most this many.")] = 50,
     as_json: JsonOption = False,
 ) -> None:
-    """The queue in rank order: rank, masked phone, status, deposit deadline, windows, locations."""
+    """The queue in rank order: rank, priority, masked phone, status, deposit deadline, windows,
+    locations."""
     with service(as_json, catch_up=False) as svc:
         svc.catch_up()  # read what every command recorded so far
         with svc.connect() as conn:

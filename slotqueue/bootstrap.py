@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,8 +21,12 @@ from slotqueue.adapters.messaging import Console, Sender
 from slotqueue.adapters.monitor import MonitorReader
 from slotqueue.adapters.presets import PresetSource
 from slotqueue.aggregates.delivery_policy import QuietHours
+from slotqueue.aggregates.offer_tokens import derive, offer_link
+from slotqueue.aggregates.queue_entry import DEPOSIT_LAPSE
 from slotqueue.aggregates.watermark import SLOT_OPENED, Watermark
+from slotqueue.application.offers import OfferRules
 from slotqueue.application.queue import SlotQueue
+from slotqueue.application.timers import FIRED
 from slotqueue.database import DatabaseClock, resolve_url
 from slotqueue.migrate import pending_migrations
 from slotqueue.processes.delivery_intake import DeliveryIntake, IntakePosition
@@ -30,15 +35,19 @@ from slotqueue.processes.dispatcher import Dispatcher, DispatchPolicy, Summary
 from slotqueue.processes.due_queue import DueQueue
 from slotqueue.processes.feed import EventFeed
 from slotqueue.processes.live import LiveEvents
+from slotqueue.processes.offer_decision import OfferPolicy
 from slotqueue.processes.projection_runner import SupervisedProjection
 from slotqueue.processes.queue_view import QueueView
 from slotqueue.processes.service import Background, Ticker, Timing, run_service
+from slotqueue.processes.timer_keeper import TimerKeeper
 from slotqueue.processes.writer import Writer
 from slotqueue.projections.delivery_queries import pending_deliveries
 from slotqueue.projections.dispatch_snapshot import load_snapshot
 from slotqueue.projections.maintenance import catch_up
 from slotqueue.projections.messages import Texts
 from slotqueue.projections.queue_projection import QueueTablesProjection, QueueTablesView
+from slotqueue.projections.timer_queries import Due, pending_timers
+from slotqueue.secrets import DatabaseSecret
 from slotqueue.sessions import Timeouts, bounded_url, limit_statements
 from slotqueue.settings import Settings
 
@@ -54,10 +63,27 @@ from slotqueue.store import (  # noqa: F401 - the entry points' one import
 )
 
 log = logging.getLogger("slotqueue.run")
-def _application(env: dict[str, str]) -> SlotQueue:
+def _application(env: dict[str, str], settings: Settings | None = None) -> SlotQueue:
     app = SlotQueue(env=env)
     app.clock = DatabaseClock(app.recorder.datastore)  # type: ignore[attr-defined]
+    app.link_secret = DatabaseSecret(app.recorder.datastore)  # type: ignore[attr-defined]
+    if settings is not None:
+        app.offer_rules = offer_rules(settings)
     return app
+
+
+def offer_policy(settings: Settings) -> OfferPolicy:
+    """What the dispatcher offers with (service §4.2, §4.3)."""
+    s = settings
+    window = timedelta(minutes=s.priority_window_minutes) if s.priority_window == "on" else None
+    return OfferPolicy(mode=s.booking_mode, minutes=timedelta(minutes=s.offer_minutes),
+                       reminder=timedelta(minutes=s.offer_reminder_minutes), window=window,
+                       broadcast_size=s.broadcast_size)
+
+
+def offer_rules(settings: Settings) -> OfferRules:
+    return OfferRules(cooldown=timedelta(minutes=settings.offer_cooldown_minutes),
+                      lock_ttl=timedelta(seconds=settings.lock_ttl_seconds))
 
 
 @dataclass
@@ -114,7 +140,8 @@ class Service:
             deposit_rank=s.deposit_rank_threshold, opportunity_rank=s.opportunity_rank_threshold,
             deposit_grace=self.deposit_grace, lock_ttl=timedelta(seconds=s.lock_ttl_seconds),
             lookback=timedelta(minutes=s.dispatch_lookback_minutes),
-            margin=timedelta(minutes=s.slot_safety_margin_minutes), timezone=s.timezone)
+            margin=timedelta(minutes=s.slot_safety_margin_minutes), timezone=s.timezone,
+            offers=offer_policy(s))
 
     def booker(self) -> Booker:
         s = self.settings
@@ -144,6 +171,7 @@ class Service:
                       ) -> Summary:
         """One dispatcher run with a view of its own (`slotqueue dispatch --once`, cron); the
         projections are current when it returns, as after every command."""
+        fired = self.fire_due_timers(now)  # what `run`'s timer keeper would have fired
         with self.connect(autocommit=True) as conn:
             _statement_timeout(conn, self.settings.run_timeout_seconds)
             dispatcher = self.dispatcher(conn, booker)
@@ -151,8 +179,19 @@ class Service:
                 summary = dispatcher.tick(now)
             finally:
                 dispatcher.close()
+        summary.deposits_lapsed_count = fired.get((DEPOSIT_LAPSE, FIRED), 0)
         self.catch_up()
         return summary
+
+    def fire_due_timers(self, now: datetime | None = None) -> Counter[tuple[str, str]]:
+        """Fires every timer due by `now` (the database's clock unless a test moves time):
+        what the timer keeper of `run` and `serve` does as each falls due. Counts outcomes
+        by (kind, outcome)."""
+        self.catch_up()
+        now = now or self.clock.now()
+        with self.connect() as conn:
+            due = pending_timers(conn, before=now)
+        return Counter((d.kind, self.app.fire_timer(d.aggregate_id, d.name, now)) for d in due)
 
 
 def _statement_timeout(conn: psycopg.Connection[Any], seconds: float) -> None:
@@ -225,9 +264,12 @@ def run_forever(settings: Settings, url: str, stop: threading.Event | None = Non
                 workers=_workers(settings, url, deliveries))
 
 
-def _workers(settings: Settings, url: str, deliveries: bool | None = None) -> list[Any]:
+def _workers(settings: Settings, url: str, deliveries: bool | None = None,
+             metrics: Metrics | None = None) -> list[Any]:
+    """The timer keeper, and the delivery worker unless it runs elsewhere."""
     wanted = settings.delivery_worker if deliveries is None else deliveries
-    return [delivery_worker(settings, url)] if wanted else []
+    keeper = timer_keeper(settings, url, on_fired=metrics.timer_fired if metrics else None)
+    return [keeper, *([delivery_worker(settings, url)] if wanted else [])]
 
 
 def api_deps(svc: Service, sms: Sender | None = None, *, metrics: Metrics | None = None,
@@ -296,7 +338,7 @@ def serving(settings: Settings, url: str, host: str, port: int) -> Serving:
     deps.live = live_events(svc)
     background = Background(ticker, _projection(settings, url),
                             describe={"booker": settings.booker, "http": f"{host}:{port}"},
-                            workers=_workers(settings, url))
+                            workers=_workers(settings, url, metrics=metrics))
     server = uvicorn.Server(uvicorn.Config(
         create_app(deps), host=host, port=port, log_config=None, access_log=False,
         lifespan="off", timeout_graceful_shutdown=15, server_header=False))
@@ -354,7 +396,8 @@ def build(settings: Settings, url: str | None = None, *, pool_size: int = 1) -> 
         )
     require_store(url)
     env = store_env(url, pool_size=pool_size, timeouts=timeouts)
-    return Service(settings=settings, url=url, app=_application(env), view=make_view(env))
+    return Service(settings=settings, url=url, app=_application(env, settings),
+                   view=make_view(env))
 
 
 def make_senders(settings: Settings) -> dict[str, Sender]:
@@ -374,6 +417,13 @@ def make_senders(settings: Settings) -> dict[str, Sender]:
     return senders
 
 
+def claim_links(settings: Settings, secret: Callable[[], bytes]
+                ) -> Callable[[UUID, int], str]:
+    """An offer's claim link for a round: the public URL, the offer, the round's token."""
+    return lambda offer_id, round_: offer_link(settings.public_url, offer_id,
+                                               derive(secret(), offer_id, round_))
+
+
 def status_callback(settings: Settings) -> Callable[[UUID], str | None]:
     """Where Twilio reports on a delivery: the public URL's status webhook, naming it."""
     base = settings.public_url.rstrip("/")
@@ -386,7 +436,7 @@ def delivery_worker(settings: Settings, url: str, senders: dict[str, Sender] | N
     connection per sender thread), LISTEN on the event log, the providers of the settings."""
     timeouts = Timeouts.of(settings)
     app = _application(store_env(url, pool_size=settings.delivery_concurrency + 2,
-                                 timeouts=timeouts))
+                                 timeouts=timeouts), settings)
 
     def connect() -> psycopg.Connection[Any]:
         conn = psycopg.connect(url, autocommit=True)
@@ -401,6 +451,50 @@ def delivery_worker(settings: Settings, url: str, senders: dict[str, Sender] | N
     intake = DeliveryIntake(app, EventFeed(app, listen_url=url), DueQueue(),
                             message_texts(settings), position, position.load())
     rules = DeliveryRules(settings.delivery_max_attempts, settings.delivery_timeout_seconds,
-                          QuietHours.parse(settings.quiet_hours), status_callback(settings))
+                          QuietHours.parse(settings.quiet_hours), status_callback(settings),
+                          offer_link=claim_links(settings, app.link_secret))
     return DeliveryWorker(app, intake, senders or make_senders(settings), rules, pending,
                           threads=settings.delivery_concurrency, name=name)
+
+
+@dataclass
+class Owning:
+    """A part that runs on an application of its own, closed when the part stops."""
+
+    part: Any
+    app: SlotQueue
+    stopped: bool = False
+
+    def start(self) -> Owning:
+        self.part.start()
+        return self
+
+    def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        try:
+            self.part.stop()
+        finally:
+            self.app.close()
+
+
+def timer_keeper(settings: Settings, url: str,
+                 on_fired: Callable[[str, float], None] | None = None) -> Owning:
+    """The timer keeper of `serve` and `run`: an APScheduler date job per timer that is set,
+    from the timers' events; each fires through its own application."""
+    timeouts = Timeouts.of(settings)
+    env = store_env(url, pool_size=4, timeouts=timeouts)
+    app, view = _application(env, settings), make_view(env)
+
+    def pending() -> list[Due]:
+        with psycopg.connect(url, autocommit=True) as conn:
+            limit_statements(conn, timeouts.statement_ms)
+            return pending_timers(conn)
+
+    def fire(aggregate_id: UUID, name: str) -> str:
+        return app.fire_timer(aggregate_id, name, app.clock.now())
+
+    keeper = TimerKeeper(fire, EventFeed(app, listen_url=url), pending,
+                         lambda: view.max_tracking_id(app.name) or 0, on_fired=on_fired)
+    return Owning(keeper, app)

@@ -81,6 +81,15 @@ class Settings(BaseSettings):
     delivery_concurrency: int = Field(default=4, ge=1, le=32)
     delivery_worker: bool = True  # off: `serve` and `run` leave sending to `slotqueue deliver`
     quiet_hours: str = "21:00-08:00"
+    # Offers (spec service §4.2, §4.3): the deployment's booking mode, an offer's life, the
+    # priority window and the broadcast after it.
+    booking_mode: Literal["auto", "offer"] = "auto"
+    offer_minutes: float = _duration(30.0, 0.01, 10_080)  # 0.6 s .. 7 days
+    offer_reminder_minutes: float = _duration(10.0, 0.01, 10_080)
+    offer_cooldown_minutes: float = _duration(60.0, 0.01, 43_200)
+    priority_window: Literal["off", "on"] = "off"
+    priority_window_minutes: float = _duration(10.0, 0.01, 10_080)
+    broadcast_size: int = Field(default=5, ge=1, le=100)
     # The dashboard (spec service §5): how often a page refreshes itself besides its live
     # stream, and how long a sign-in lasts.
     dashboard_poll_seconds: float = _duration(60.0, 0.5, 3_600)
@@ -169,12 +178,15 @@ class Settings(BaseSettings):
             raise ValueError("not an http(s) address")
         return value.strip()
 
-    @field_validator("brand_name", "payment_link_url")
+    @field_validator("brand_name", "payment_link_url", "public_url")
     @classmethod
     def _fits_sms(cls, value: str | None, info: ValidationInfo) -> str | None:
         """Texts go by SMS in 2 segments at most (spec service §3): the brand and the link are
         GSM-7 (one other character halves what a text holds) and short enough together."""
-        from slotqueue.projections.messages import BRAND_AND_LINK  # noqa: PLC0415
+        from slotqueue.projections.messages import (  # noqa: PLC0415
+            BRAND_AND_LINK,
+            BRAND_AND_PUBLIC_URL,
+        )
         from slotqueue.projections.sms_segments import measure, not_gsm7  # noqa: PLC0415
 
         if not value:
@@ -188,10 +200,11 @@ class Settings(BaseSettings):
                 raise ValueError("longer than 40 SMS characters (€[]{}~^|\\ count as two)")
             return value
         both = measure(info.data.get("brand_name") or "").units + measure(value).units
-        if both > BRAND_AND_LINK:
-            raise ValueError(f"too long for the deposit text to fit 2 SMS: it and "
-                             f"SLOTQUEUE_BRAND_NAME come to {both} characters, at most "
-                             f"{BRAND_AND_LINK}")
+        limit, text = ((BRAND_AND_PUBLIC_URL, "an offer's text") if info.field_name == "public_url"
+                       else (BRAND_AND_LINK, "the deposit text"))
+        if both > limit:
+            raise ValueError(f"too long for {text} to fit 2 SMS: it and SLOTQUEUE_BRAND_NAME "
+                             f"come to {both} characters, at most {limit}")
         return value
 
     @field_validator("rate_limit_per_ip", "rate_limit_per_phone")

@@ -30,6 +30,7 @@ from slotqueue.scripts import harness
 NO_ID = "5b0c0c1e-0000-4000-8000-00000000dead"  # a well-formed id nobody has
 HUGE = "9" * 5000
 SQL_BOMB = "x'); DROP TABLE customers; --"
+SOON = (datetime.now(UTC) + timedelta(days=3)).date().isoformat()  # a slot still to come
 # Commands with subcommands, each counted apart (`messages` alone lists, so it counts too).
 GROUPS = ("projections", "api-keys", "messages")
 
@@ -147,6 +148,33 @@ CASES: tuple[Case, ...] = (
     _case("refund nothing owed", "refund", "@{QE}", needles="none"),
     _case("pause unknown entry", "pause", NO_ID, needles=NO_ID),
     _case("cancel malformed id", "cancel", "", needles="''"),
+    # operators' overrides: priority and convert to booking
+    _case("priority unknown entry", "priority", NO_ID, "--score", "5", "--reason", "called",
+          needles=NO_ID),
+    _case("priority score too high", "priority", "@{QA}", "--score", "101", "--reason",
+          "called", needles=("priority score", "101")),
+    _case("priority negative score", "priority", "@{QA}", "--score", "-1", "--reason",
+          "called", needles=("priority score", "-1")),
+    _case("priority blank reason", "priority", "@{QA}", "--score", "5", "--reason", "  ",
+          needles=("reason", "'  '")),
+    _case("priority huge reason", "priority", "@{QA}", "--score", "5", "--reason", "r" * 600,
+          needles="r" * 600),
+    _case("priority canceled entry", "priority", "@{QD}", "--score", "5", "--reason", "called",
+          needles="canceled"),
+    _case("book unknown entry", "book", NO_ID, "--location", "@{L1}", "--date", SOON,
+          "--time", "09:00", needles=NO_ID),
+    _case("book unknown location", "book", "@{QA}", "--location", "Atlantis", "--date", SOON,
+          "--time", "09:00", needles="'Atlantis'"),
+    _case("book SQL-laden location", "book", "@{QA}", "--location", SQL_BOMB, "--date", SOON,
+          "--time", "09:00", needles=SQL_BOMB),
+    _case("book impossible date", "book", "@{QA}", "--location", "@{L1}", "--date",
+          "2026-02-30", "--time", "09:00", needles="'2026-02-30'"),
+    _case("book impossible time", "book", "@{QA}", "--location", "@{L1}", "--date", SOON,
+          "--time", "25:61", needles="'25:61'"),
+    _case("book slot in the past", "book", "@{QA}", "--location", "@{L1}", "--date",
+          "2020-01-06", "--time", "09:00", needles=("2020-01-06", "already passed")),
+    _case("book canceled entry", "book", "@{QD}", "--location", "@{L1}", "--date", SOON,
+          "--time", "09:00", needles="canceled"),
     # reads and operations
     _case("status unknown entry", "status", NO_ID, needles=NO_ID),
     _case("status huge id", "status", "f" * 5000, needles="f" * 5000),

@@ -40,10 +40,11 @@ READER = "reader"  # an operator or an auditor key
 OPERATOR = "operator"  # an operator key
 DASHBOARD = "dashboard"  # a dashboard session of an auditor or operator key
 DASHBOARD_ACT = "dashboard operator"  # an operator's dashboard session and its CSRF token
+LINK = "link"  # an offer's claim link: its token, whatever else the caller holds
 CALLERS = ("nobody", "customer", "auditor", "operator")
 MAY = {PUBLIC: set(CALLERS), CUSTOMER: {"customer"}, READER: {"auditor", "operator"},
        OPERATOR: {"operator"}, DASHBOARD: {"auditor", "operator"},
-       DASHBOARD_ACT: {"operator"}}
+       DASHBOARD_ACT: {"operator"}, LINK: set(CALLERS)}
 
 
 @dataclass
@@ -129,6 +130,12 @@ def _queued(w: Walk) -> dict[str, str]:
     return w.entry("queued")
 
 
+def _no_such_link(w: Walk) -> dict[str, str]:
+    """An offer link with a token nobody was sent: 404 to every caller, key or not (a key
+    opens no offer; tests/integration/test_offers.py follows real links)."""
+    return {"id": f"{UUID(int=next(w.phones))}?token=not-a-token"}
+
+
 ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/openapi.json"): Rule(PUBLIC),
     ("GET", "/docs"): Rule(PUBLIC),
@@ -159,6 +166,15 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/entries/{id}/refund"): Rule(OPERATOR,
                                               params=lambda w: w.entry("refundable")),
     ("POST", "/v1/entries/{id}/require-deposit"): Rule(OPERATOR, params=_queued),
+    ("POST", "/v1/entries/{id}/priority"): Rule(OPERATOR, params=_queued, body=lambda _: {
+        "score": 5, "reason": "route walk"}),
+    ("POST", "/v1/entries/{id}/book"): Rule(OPERATOR, params=_queued, body=lambda w: {
+        "location_id": w.slot["location_id"], "date": w.slot["date"], "time": "09:45"}),
+    ("POST", "/v1/entries/{id}/booking-mode"): Rule(OPERATOR, params=_queued,
+                                                    body=lambda _: {"mode": "offer"}),
+    ("GET", "/v1/offers/{id}"): Rule(LINK, params=_no_such_link, ok=(404,)),
+    ("POST", "/v1/offers/{id}/accept"): Rule(LINK, params=_no_such_link, ok=(404,)),
+    ("POST", "/v1/offers/{id}/decline"): Rule(LINK, params=_no_such_link, ok=(404,)),
     ("GET", "/v1/audit/entries/{id}"): Rule(READER, params=_queued),
     ("GET", "/v1/audit/customers/{id}"): Rule(READER, params=lambda w: {
         "id": w.me["customer_id"]}),

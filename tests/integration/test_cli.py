@@ -41,7 +41,7 @@ def test_the_queue_lifecycle_through_the_command_line(database_url, db):
     status = ok_json(database_url, "status", entry)
     assert status == {"queue_entry_id": entry, "customer_id": customer, "status": "queued",
                       "deposit_status": "none", "rank": 1, "deposit_expires_at": None,
-                      "booking_conflicts": []}
+                      "booking_conflicts": [], "priority": 0}
     location = db.execute("INSERT INTO locations (name) VALUES ('Kapolei') RETURNING id")
     location_id = str(location.fetchone()[0])
     ok_json(database_url, "select", customer, "--horizon", "w4", "--blocks", "early,late",

@@ -144,12 +144,17 @@ def test_audit_replays_an_entry_and_its_state_at_any_moment(service):
     lines = audit.entry_history(service.app, entry, None)
     assert [(line.name, line.status, line.deposit_status) for line in lines] == [
         ("Joined", "queued", "none"), ("DepositRequired", "deposit_required", "required"),
-        ("DepositPaid", "active", "paid"), ("Paused", "paused", "paid")]
-    assert lines[2].data["payment_ref"] == "pay-9"
-    assert [line.at for line in lines] == [NOW, NOW + timedelta(minutes=1),
-                                           NOW + timedelta(minutes=30), NOW + timedelta(hours=1)]
+        ("TimerSet", "deposit_required", "required"), ("DepositPaid", "active", "paid"),
+        ("TimerCanceled", "active", "paid"), ("Paused", "paused", "paid")]
+    assert lines[3].data["payment_ref"] == "pay-9"
+    assert (lines[2].data["name"], lines[2].data["due_at"]) == (
+        "deposit_lapse", NOW + timedelta(minutes=1) + GRACE)  # the deadline, as a timer
+    assert lines[4].data["reason"] == "deposit paid"
+    assert [line.at for line in lines] == [
+        NOW, NOW + timedelta(minutes=1), NOW + timedelta(minutes=1),
+        NOW + timedelta(minutes=30), NOW + timedelta(minutes=30), NOW + timedelta(hours=1)]
     moment = NOW + timedelta(minutes=10)
-    assert len(audit.entry_history(service.app, entry, moment)) == 2
+    assert len(audit.entry_history(service.app, entry, moment)) == 3
     assert audit.entry_state(audit.state_as_of(service.app, entry, moment))["status"] == (
         "deposit_required")
     everything = audit.customer_history(service.app, joined.customer_id, None)

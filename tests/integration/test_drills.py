@@ -83,6 +83,12 @@ def test_run_killed_three_times_loses_and_doubles_nothing(database_url):
     _drill("sigkill_run", "--database-url", database_url, "--times", "3", timeout=240)
 
 
+def test_serve_killed_three_times_fires_every_timer_once_and_loses_none(database_url):
+    out = _drill("sigkill_serve", "--database-url", database_url, "--times", "3", timeout=240)
+    assert "ended_twice: 0" in out
+    assert "lost: 0" in out
+
+
 def test_run_recovers_from_a_postgresql_restart_and_loses_nothing():
     # The 10 s bound is the long variant's: a run in flight when PostgreSQL stops can stall
     # past it now and then (docs/drills.md), which would make this quick one flaky.
@@ -99,8 +105,8 @@ def test_two_delivery_workers_one_killed_send_every_text_once_and_lose_none(data
 @pytest.mark.slow
 @only_when_slow
 @pytest.mark.timeout(1500)
-@pytest.mark.parametrize("name", ["concurrent_dispatchers", "sigkill_run", "postgres_restart",
-                                  "deliveries"])
+@pytest.mark.parametrize("name", ["concurrent_dispatchers", "sigkill_run", "sigkill_serve",
+                                  "postgres_restart", "deliveries"])
 def test_long_drill_with_its_defaults(name, pg_server_url):
     args = [] if name == "postgres_restart" else ["--server-url", pg_server_url]
     _drill(name, *args, timeout=1200)

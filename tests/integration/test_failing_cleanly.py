@@ -38,6 +38,8 @@ ARGUMENTS = {
     "deposit-paid": [ENTRY, "--payment-ref", "pay_1"],
     "pause": [ENTRY], "resume": [ENTRY], "cancel": [ENTRY], "refund": [ENTRY],
     "status": [ENTRY],
+    "priority": [ENTRY, "--score", "5", "--reason", "phoned in"],
+    "book": [ENTRY, "--location", LOCATION, "--date", "2030-01-07", "--time", "09:00"],
     "queue": [],
     "locations-list": [],
     "audit": ["--entry", ENTRY],

@@ -1,9 +1,11 @@
 """The candidate index finds the winner `queue_policy.first_eligible` finds over the whole
-queue in rank order, however entries come and go (random queues, fixed seeds)."""
+queue in rank order (priority scores, then join time), however entries come and go or change
+their priority (random queues, fixed seeds)."""
 
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -43,7 +45,7 @@ def _candidate(rng: random.Random, n: int) -> Candidate:
         UUID(int=10_000 + n), UUID(int=20_000 + n),
         NOW - timedelta(days=3) + timedelta(seconds=rng.choice((n, n, 7))),  # some ties
         "active", "paid", frozenset(rng.sample(LOCATIONS, rng.randint(1, 2))),
-        None if rng.random() < 0.05 else selection)
+        None if rng.random() < 0.05 else selection, rng.choice((0, 0, 0, 0, 0, 3, 3, 50)))
 
 
 def _slot(rng: random.Random) -> tuple[UUID, datetime]:
@@ -53,7 +55,8 @@ def _slot(rng: random.Random) -> tuple[UUID, datetime]:
 
 
 def _plain_winner(members: dict[UUID, Candidate], location: UUID, slot: datetime) -> UUID | None:
-    ordered = sorted(members.values(), key=lambda c: rank_key(c.joined_at, c.entry_id))
+    ordered = sorted(members.values(),
+                     key=lambda c: rank_key(c.priority, c.joined_at, c.entry_id))
     won = first_eligible((Ranked(c, 0) for c in ordered),
                          lambda c: first_failed_check(c, location, slot, PRESETS, NOW))
     return None if won is None else won.candidate.entry_id
@@ -87,6 +90,10 @@ def test_the_index_picks_the_same_winner_as_a_scan_of_the_whole_queue(seed: int)
             members.pop(candidate.entry_id, None)
             if candidate.selection is not None:
                 members[candidate.entry_id] = candidate
+        if rng.random() < 0.3 and members:  # an operator changes someone's priority
+            moved = replace(members[rng.choice(sorted(members))], priority=rng.choice((0, 5)))
+            index.add(moved)
+            members[moved.entry_id] = moved
     assert len(index) == len(members)
 
 

@@ -167,10 +167,16 @@ def test_the_due_queue_hands_out_an_id_once_at_its_earliest_time() -> None:
     assert got == [second]
 
 
-def test_metrics_show_every_channel_and_status_of_the_deliveries() -> None:
+def test_metrics_show_deliveries_by_channel_and_status_and_timers_by_kind() -> None:
     from slotqueue.api.metrics import Metrics, Readings  # noqa: PLC0415 - the web stack
 
-    text = Metrics().render(Readings(database_up=True, deliveries={("sms", "unknown"): 2}))
+    metrics = Metrics()
+    metrics.timer_lateness.observe(0.2)
+    text = metrics.render(Readings(database_up=True, deliveries={("sms", "unknown"): 2},
+                                   timers={"deposit_lapse": (5, 1)}))
     lines = text.decode().splitlines()
     assert 'slotqueue_deliveries{channel="sms",status="unknown"} 2.0' in lines
     assert 'slotqueue_deliveries{channel="email",status="delivered"} 0.0' in lines
+    assert 'slotqueue_timers_set{kind="deposit_lapse"} 5.0' in lines
+    assert 'slotqueue_timers_overdue{kind="deposit_lapse"} 1.0' in lines
+    assert 'slotqueue_timer_lateness_seconds_bucket{le="0.25"} 1.0' in lines

@@ -9,7 +9,7 @@ from slotqueue.aggregates.errors import DomainError, TransitionRefused
 
 TRIGGERS = (
     "require_deposit", "pay_deposit", "lapse_deposit", "book", "pause", "resume", "cancel",
-    "refund",
+    "refund", "set_priority", "book_by_operator",
 )
 
 # Spec §4.1, status column. A refund leaves the status unchanged and is taken only once the
@@ -29,6 +29,17 @@ STATUS_TABLE: dict[tuple[str, str], str] = {
     ("booked", "refund"): "booked",
     ("expired", "refund"): "expired",
     ("canceled", "refund"): "canceled",
+    # Operators' overrides (service §4.4, §4.5): a priority changes no status and is taken by
+    # any open entry; an operator books any open entry (the dispatcher's `book` stays
+    # active-only).
+    ("queued", "set_priority"): "queued",
+    ("deposit_required", "set_priority"): "deposit_required",
+    ("active", "set_priority"): "active",
+    ("paused", "set_priority"): "paused",
+    ("queued", "book_by_operator"): "booked",
+    ("deposit_required", "book_by_operator"): "booked",
+    ("active", "book_by_operator"): "booked",
+    ("paused", "book_by_operator"): "booked",
 }
 
 # Spec §4.1, deposit_status column. Pause, resume and cancel leave the deposit alone.
@@ -41,15 +52,18 @@ DEPOSIT_TABLE: dict[tuple[str, str], str] = {
     ("paid", "book"): "paid",
     ("paid", "refund"): "refunded",
 }
-DEPOSIT_IGNORES = ("pause", "resume", "cancel")
+# An operator's booking leaves the deposit as it is: a paid one stays paid (the booking
+# consumes it, as the dispatcher's does), one still required can only become a stray payment.
+DEPOSIT_IGNORES = ("pause", "resume", "cancel", "set_priority", "book_by_operator")
 
 # What the help text offers in each status.
 HELP_TEXT = {
-    "queued": ["cancel", "pause", "require_deposit"],
-    "deposit_required": ["cancel", "lapse_deposit", "pay_deposit"],
-    "active": ["book", "cancel", "pause"],
+    "queued": ["book_by_operator", "cancel", "pause", "require_deposit", "set_priority"],
+    "deposit_required": ["book_by_operator", "cancel", "lapse_deposit", "pay_deposit",
+                         "set_priority"],
+    "active": ["book", "book_by_operator", "cancel", "pause", "set_priority"],
     "booked": ["refund"],
-    "paused": ["cancel", "resume"],
+    "paused": ["book_by_operator", "cancel", "resume", "set_priority"],
     "expired": ["refund"],
     "canceled": ["refund"],
 }
@@ -125,7 +139,8 @@ def test_every_deposit_transition_of_the_spec_is_allowed_and_every_other_refused
 
 @pytest.mark.parametrize("deposit", lc.DEPOSIT_STATUSES)
 @pytest.mark.parametrize("trigger", DEPOSIT_IGNORES)
-def test_pause_resume_and_cancel_leave_the_deposit_unchanged(deposit: str, trigger: str) -> None:
+def test_pause_resume_cancel_and_the_overrides_leave_the_deposit_unchanged(
+        deposit: str, trigger: str) -> None:
     assert lc.next_deposit_status(deposit, trigger) == deposit
 
 

@@ -51,12 +51,12 @@ def test_refunds_add_up_and_a_full_one_is_recorded_once():
 
 def test_the_payment_events_carry_the_amount_and_older_ones_replay_without_it():
     entry = _paid_entry()
-    joined, required, paid = entry.collect_events()
+    joined, required, timer_set, paid, _timer_canceled = entry.collect_events()
     assert (paid.amount, paid.currency) == (2500, "usd")
     old = object.__new__(type(paid))  # as a DepositPaid recorded before the amount was
     old.__dict__.update({k: v for k, v in paid.__dict__.items()
                          if k not in ("amount", "currency")})
-    replayed = old.mutate(required.mutate(joined.mutate(None)))
+    replayed = old.mutate(timer_set.mutate(required.mutate(joined.mutate(None))))
     assert (replayed.status, replayed.deposit_payment_ref) == ("active", "pi_1")
 
 

@@ -129,6 +129,20 @@ EVENT_OF = {
 }
 
 
+# The deposit's deadline is a timer: set with the request, cancelled by what makes it moot,
+# fired by the lapse (aggregates/timers.py).
+TIMERS_OF = {
+    ("queued", "require_deposit"): ["TimerSet"],
+    ("deposit_required", "record_payment"): ["TimerCanceled"],
+    ("deposit_required", "lapse_deposit"): ["TimerFired"],
+    ("deposit_required", "cancel"): ["TimerCanceled"],
+}
+
+
+def is_timer(event: Any) -> bool:
+    return type(event).__name__ in ("TimerSet", "TimerFired", "TimerCanceled")
+
+
 def build(state: str) -> QueueEntry:
     """An entry driven into `state` by real commands; its events are still pending."""
     entry = QueueEntry(customer_id=CUSTOMER_ID, sequence=1, at=T0)
@@ -181,8 +195,11 @@ def test_every_command_from_every_state_does_what_the_spec_table_says(
 
     if expected is not None:
         COMMANDS[command](entry)
-        [event] = entry.collect_events()
+        events = entry.collect_events()
+        [event] = [e for e in events if not is_timer(e)]
         assert type(event).__name__ == EVENT_OF[command]
+        assert [type(e).__name__ for e in events if is_timer(e)] == TIMERS_OF.get(
+            (state, command), [])
         assert (entry.status, entry.deposit_status) == expected
         assert getattr(event, "status", expected[0]) == expected[0]
     elif command == "record_payment":
@@ -199,9 +216,12 @@ def test_every_command_from_every_state_does_what_the_spec_table_says(
 def test_require_deposit_starts_the_clock_of_the_grace_period() -> None:
     entry = entry_in("queued")
     entry.require_deposit(T0, GRACE)
-    [event] = entry.collect_events()
+    event, timer = entry.collect_events()
     assert (event.at, event.expires_at) == (T0, T0 + timedelta(minutes=120))
     assert (entry.deposit_required_at, entry.deposit_expires_at) == (T0, DEADLINE)
+    assert (type(timer).__name__, timer.name, timer.due_at) == ("TimerSet", "deposit_lapse",
+                                                                  DEADLINE)
+    assert entry.timer_pending("deposit_lapse")
 
 
 @pytest.mark.parametrize(
@@ -216,8 +236,11 @@ def test_a_deposit_cannot_lapse_until_its_deadline_has_strictly_passed(now: date
 def test_a_deposit_lapses_the_moment_after_its_deadline() -> None:
     entry = entry_in("deposit_required")
     entry.lapse_deposit(DEADLINE + timedelta(microseconds=1))
-    [event] = entry.collect_events()
+    fired, event = entry.collect_events()
+    assert (type(fired).__name__, fired.name, fired.due_at) == ("TimerFired", "deposit_lapse",
+                                                                DEADLINE)
     assert type(event).__name__ == "DepositLapsed"
+    assert not entry.timer_pending("deposit_lapse")
     assert (entry.status, entry.deposit_status) == ("expired", "expired")
 
 
@@ -325,7 +348,7 @@ def test_the_same_payment_twice_records_nothing_and_gives_the_first_answer(
 ) -> None:
     entry = entry_in(state)
     assert entry.record_payment("pay-x", LATER) is answer
-    [_] = entry.collect_events()
+    [_] = [e for e in entry.collect_events() if not is_timer(e)]
     after_first = copy.deepcopy(vars(entry))
     assert entry.record_payment("pay-x", LATER + timedelta(minutes=5)) is answer
     assert entry.record_payment("  pay-x  ", LATER) is answer

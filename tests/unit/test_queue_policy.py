@@ -23,7 +23,9 @@ from slotqueue.aggregates.queue_policy import (
     nudge_day,
     owes_deposit,
     passed_over,
+    priority_reason,
     rank_key,
+    valid_priority,
 )
 
 HNL = ZoneInfo("Pacific/Honolulu")
@@ -127,8 +129,40 @@ def test_a_weekend_is_saturday_or_sunday_in_honolulu_not_in_utc(
 def test_rank_order_is_join_time_then_id_as_postgresql_orders_uuids() -> None:
     low, high = UUID("00000000-0000-4000-8000-000000000001"), UUID(
         "f0000000-0000-4000-8000-000000000000")
-    keys = [rank_key(NOW, high), rank_key(NOW, low), rank_key(NOW - timedelta(seconds=1), high)]
-    assert sorted(keys) == [(NOW - timedelta(seconds=1), high), (NOW, low), (NOW, high)]
+    keys = [rank_key(0, NOW, high), rank_key(0, NOW, low),
+            rank_key(0, NOW - timedelta(seconds=1), high)]
+    assert sorted(keys) == [rank_key(0, NOW - timedelta(seconds=1), high),
+                            rank_key(0, NOW, low), rank_key(0, NOW, high)]
+
+
+def test_a_higher_priority_score_ranks_first_and_equal_scores_keep_join_order() -> None:
+    early, late, later = NOW - timedelta(hours=2), NOW - timedelta(hours=1), NOW
+    keys = {"early, none": rank_key(0, early, UUID(int=1)),
+            "late, 5": rank_key(5, late, UUID(int=2)),
+            "later, 5": rank_key(5, later, UUID(int=3)),
+            "later, 100": rank_key(100, later, UUID(int=4))}
+    assert sorted(keys, key=keys.__getitem__) == ["later, 100", "late, 5", "later, 5",
+                                                  "early, none"]
+
+
+@pytest.mark.parametrize("score", [0, 1, 50, 100])
+def test_a_priority_score_is_a_whole_number_from_0_to_100(score: int) -> None:
+    assert valid_priority(score) == score
+
+
+@pytest.mark.parametrize("score", [-1, 101, 2.5, "5", True, None, 10**20])
+def test_any_other_score_is_refused_naming_the_field(score: object) -> None:
+    with pytest.raises(InvalidInput, match="priority score") as refused:
+        valid_priority(score)
+    assert refused.value.field == "score"
+
+
+@pytest.mark.parametrize("reason", ["", "   ", None, "x" * 501])
+def test_a_priority_change_must_say_why_in_at_most_500_characters(reason: object) -> None:
+    with pytest.raises(InvalidInput, match="reason") as refused:
+        priority_reason(reason)
+    assert refused.value.field == "reason"
+    assert priority_reason("  phoned in  ") == "phoned in"
 
 
 @pytest.mark.parametrize(("rank", "status", "deposit", "owes"), [

@@ -96,3 +96,21 @@ def test_a_change_of_windows_moves_the_entry_between_window_groups() -> None:
     view.apply(*customer.collect_events())
     assert list(view.index.heads(KAPOLEI)) == []
     assert [c.entry_id for c in view.index.heads(UUID(int=2))] == [entry.id]
+
+
+def test_a_priority_moves_the_entry_in_the_ranks_and_the_candidate_order() -> None:
+    joined = [_join(n) for n in range(1, 4)]
+    view = _view(*(e for _, _, events in joined for e in events))
+    last = joined[2][1]
+    last.set_priority(7, "phoned in", NOW, "key:ops")
+    [raised] = last.collect_events()
+    view.apply(raised)
+    view.apply(raised)  # shown before it is saved, then read back: as once
+    assert [view.rank(entry.id) for _, entry, _ in joined] == [2, 3, 1]
+    assert [c.entry_id for c in view.index.heads(KAPOLEI)] == [last.id]
+    assert [r.candidate.entry_id for r in view.ranked_front(3)] == [
+        last.id, joined[0][1].id, joined[1][1].id]
+    last.set_priority(0, "back in join order", NOW, "key:ops")
+    view.apply(*last.collect_events())
+    assert [view.rank(entry.id) for _, entry, _ in joined] == [1, 2, 3]
+    assert len(view.ranked) == 3

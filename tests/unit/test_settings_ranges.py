@@ -130,6 +130,9 @@ STRIPE_LINK = "https://buy.stripe.com/6oE8Ab3xY0aB1cD2eF3gH4iJ"
      "SLOTQUEUE_PAYMENT_LINK_URL", "too long for the deposit text to fit 2 SMS"),
     ({"SLOTQUEUE_PAYMENT_LINK_URL": "https://buy.stripe.com/caf\u00e9`"},
      "SLOTQUEUE_PAYMENT_LINK_URL", "'`' is not in the SMS (GSM-7) alphabet"),
+    ({"SLOTQUEUE_BRAND_NAME": "B" * 40, "SLOTQUEUE_PUBLIC_URL": "https://" + "q" * 28},
+     "SLOTQUEUE_PUBLIC_URL", "too long for an offer's text to fit 2 SMS: it and "
+     "SLOTQUEUE_BRAND_NAME come to 76 characters, at most 75"),
 ])
 def test_a_brand_or_payment_link_that_would_break_two_sms_segments_is_refused(
         monkeypatch, env, named, says):

@@ -5,7 +5,9 @@ HELP answer and the verification code.
 The longest values: a brand of 40 characters (the setting's most), a location name of 60 (the
 real Honolulu names are far shorter) or with an okina and macrons, a Stripe Payment Link with
 `client_reference_id` added (and a link as long as the setting allows), and local times of
-the longest weekday and month, a two-digit day, `12:45 PM` and a five-character zone.
+the longest weekday and month, a two-digit day, `12:45 PM` and a five-character zone. An offer's
+claim link is put in as the delivery worker does, with SLOTQUEUE_PUBLIC_URL as long as the
+settings allow beside the brand.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ from eventsourcing.application import AggregateNotFoundError
 
 from slotqueue.adapters.messaging import Outcome, Outgoing
 from slotqueue.aggregates.customer import Customer
+from slotqueue.aggregates.offer import Offer
+from slotqueue.aggregates.offer_tokens import LINK_PLACEHOLDER, TOKEN_LENGTH, offer_link
 from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.application.identity import IdentityCommands
 from slotqueue.projections.messages import (
     BRAND_AND_LINK,
+    BRAND_AND_PUBLIC_URL,
     HANDLERS,
     PLACE_LENGTH,
     Texts,
@@ -57,6 +62,27 @@ def _moment(zone: str) -> datetime:
     return datetime(2026, 9, 30, 12, 45, tzinfo=ZoneInfo(zone))
 
 
+def _offers(location: str, moment: datetime) -> list[Any]:
+    """Every offer event that queues a message: made, reminded, withdrawn, failed; and the
+    entry's cooldown after an expiry. The deadline is the day after it was made."""
+    made_at = moment - timedelta(hours=23)
+
+    def offer(n: int) -> Offer:
+        return Offer.make(slot_id=UUID(int=n), entry_id=UUID(int=n), customer_id=CUSTOMER_ID,
+                          slot_key="k", location_id=LOCATION_ID, location_name=location,
+                          slot_datetime=moment, policy="offer", token_hash="h", now=made_at,
+                          minutes=timedelta(hours=24), reminder=timedelta(minutes=10))
+
+    reminded, taken, failed = offer(1), offer(2), offer(3)
+    reminded.remind("h2", moment - timedelta(minutes=5))
+    taken.withdraw("taken", made_at)
+    failed.accept("link", made_at)
+    failed.settle(False, made_at, "the DMV said no")
+    cooled = QueueEntry(customer_id=CUSTOMER_ID, sequence=4, at=made_at)
+    cooled.start_cooldown(reminded.id, moment, "expired", made_at)
+    return [e for a in (reminded, taken, failed, cooled) for e in a.collect_events()]
+
+
 def _events(location: str, moment: datetime) -> list[Any]:
     """Every event that queues a message, from real aggregates; the deposit is due and the
     slot is at `moment`."""
@@ -77,12 +103,21 @@ def _events(location: str, moment: datetime) -> list[Any]:
     customer.prefer_locations([LOCATION_ID], [LOCATION_ID], asked)
     customer.note_opportunity_passed("2026-09-30", LOCATION_ID, asked)
     customer.retire_location(LOCATION_ID, location, asked)
-    return [e for a in (booked, lapsed, canceled, customer) for e in a.collect_events()]
+    return [e for a in (booked, lapsed, canceled, customer) for e in a.collect_events()] + \
+        _offers(location, moment)
+
+
+def longest_public_url(brand: str) -> str:
+    """SLOTQUEUE_PUBLIC_URL as long as the settings allow beside `brand`."""
+    return "https://" + "q" * (BRAND_AND_PUBLIC_URL - measure(brand).units - len("https://"))
 
 
 def _rendered(texts: Texts, location: str, zone: str) -> list[tuple[str, str]]:
-    """(the name of the event that queued it, text) of every message."""
-    return [(type(event).__name__, write.row["meta_json"]["text"])
+    """(the name of the event that queued it, text) of every message, the claim link put in
+    as the delivery worker does."""
+    link = offer_link(longest_public_url(texts.brand), UUID(int=7), "x" * TOKEN_LENGTH)
+    return [(type(event).__name__, write.row["meta_json"]["text"].replace(
+                LINK_PLACEHOLDER, link))
             for event in _events(location, _moment(zone))
             for write in message_writes(event, texts)]
 
@@ -193,3 +228,26 @@ def test_the_help_answer_says_who_texts_and_how_to_stop():
     assert "Reply STOP" in text
     assert "START" in text
     assert measure(help_text(Texts(brand=BRAND))).segments == 1
+
+
+@pytest.mark.parametrize("brand_length", [1, 9, 40])
+def test_an_offer_fits_with_a_public_url_as_long_as_the_settings_allow(brand_length):
+    texts = Texts(brand="B" * brand_length, timezone="Asia/Kathmandu")
+    for name in ("Made", "Reminded"):
+        text = _first(texts, LOCATIONS[2], texts.timezone, name)
+        assert f"{longest_public_url(texts.brand)}/v1/offers/" in text
+        assert text.endswith(" Reply 1 to accept, 9 to decline.")
+        _assert_fits(name, text)
+    made = _first(texts, LOCATIONS[2], texts.timezone, "Made")
+    assert measure(made).units >= 300  # the bound is not loose either
+
+
+def test_an_offer_names_the_place_the_slot_and_its_deadline_in_local_time():
+    texts = Texts(brand=BRAND)
+    made = _first(texts, LOCATIONS[0], ZONES[0], "Made")
+    assert "Dillingham, Wed Sep 30, 12:45 PM HST is yours if claimed by " in made
+    assert "claimed by Wed Sep 30, 1:45 PM HST: " in made  # due on another day than made
+    reminded = _first(texts, LOCATIONS[0], ZONES[0], "Reminded")
+    assert reminded.startswith(f"{BRAND}: still yours until 1:45 PM HST: Dillingham, ")
+    cooled = _first(texts, LOCATIONS[0], ZONES[0], "CooldownStarted")
+    assert "offers resume after" in cooled
