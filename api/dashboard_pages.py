@@ -103,10 +103,11 @@ def timers_page(request: Request, session: Session = Page, d: Deps = D) -> HTMLR
 
 @router.get("/offers")
 def offers_page(request: Request, session: Session = Page, d: Deps = D) -> HTMLResponse:
-    """Offers as projected (when this version records offers)."""
+    """Offers: pending ones first (soonest expiry), then the rest newest first."""
     with d.reads.connection() as conn:
-        found = dashboard_reads.offers(conn)
-    return _page(request, d, session, "offers.html", offers=found, live="offer timer")
+        found, counts = dashboard_reads.offers(conn), dashboard_reads.offer_counts(conn)
+    return _page(request, d, session, "offers.html", offers=found, counts=counts,
+                 live="offer timer")
 
 
 @router.get("/messages")

@@ -1,13 +1,12 @@
 """What the dashboard lists beside the operator API's lists (projections/operator_lists.py):
-openings still being decided, timers (slotqueue.timers), offers (when an offers table has been
-projected), and the phones that opted out. Newest or soonest first, a bounded page each."""
+openings still being decided, timers (slotqueue.timers), offers (slotqueue.offers), and the
+phones that opted out. Newest or soonest first, a bounded page each."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from slotqueue.projections.wording import mask_phone
 
@@ -36,7 +35,22 @@ _OPT_OUTS_SQL = """
 SELECT recipient, opted_out, word, changed_at FROM slotqueue.phone_opt_outs
 ORDER BY changed_at DESC LIMIT %s
 """
-OFFER_TABLES = ("slotqueue.offers", "public.offers")
+# Pending offers first (soonest expiry), then the rest newest first; the customer by masked
+# phone, the location by name (a removed one reads as its id).
+_OFFERS_SQL = """
+SELECT o.id, o.customer_id, c.phone, coalesce(l.name, o.location_id::text), o.slot_datetime_utc,
+       o.policy, o.status, o.round, o.made_at, o.expires_at, o.reminded_at, o.answered_at,
+       o.answered_via, o.ended_at, o.reason
+FROM slotqueue.offers o
+LEFT JOIN customers c ON c.id = o.customer_id
+LEFT JOIN locations l ON l.id = o.location_id
+ORDER BY o.status <> 'pending', CASE WHEN o.status = 'pending' THEN o.expires_at END,
+         o.made_at DESC
+LIMIT %s
+"""
+_OFFER_KEYS = ("offer_id", "customer_id", "phone", "location", "slot_datetime", "policy",
+               "status", "round", "made_at", "expires_at", "reminded_at", "answered_at",
+               "answered_via", "ended_at", "reason")
 
 
 def table_exists(conn: psycopg.Connection[Any], name: str) -> bool:
@@ -64,26 +78,23 @@ def timer_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
     return {str(r[0]): int(r[1]) for r in rows.fetchall()}
 
 
-def offers(conn: psycopg.Connection[Any], limit: int = 100
-           ) -> tuple[str, list[str], list[tuple[Any, ...]]] | None:
-    """The projected offers table (its name, columns and newest rows, as projected), or None
-    where no offers table exists yet. Read generically: the table's own columns, newest
-    first by its first time column."""
-    name = next((t for t in OFFER_TABLES if table_exists(conn, t)), None)
-    if name is None:
+def offers(conn: psycopg.Connection[Any], limit: int = 100) -> list[dict[str, Any]] | None:
+    """Offers, pending ones first (soonest expiry), then newest first; None where offers are
+    not projected (a database this version has not migrated). Phones masked."""
+    if not table_exists(conn, "slotqueue.offers"):
         return None
-    schema, table = name.split(".")
-    columns = conn.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = %s "
-        "AND table_name = %s ORDER BY ordinal_position", (schema, table)).fetchall()
-    names = [str(c[0]) for c in columns if "token" not in str(c[0])]  # never a secret
-    when = next((str(c[0]) for c in columns if str(c[1]).startswith("timestamp")), None)
-    order = sql.SQL(" ORDER BY {} DESC NULLS LAST").format(
-        sql.Identifier(when)) if when else sql.SQL("")
-    query = sql.SQL("SELECT {} FROM {}.{}{} LIMIT %s").format(
-        sql.SQL(", ").join(map(sql.Identifier, names)),
-        sql.Identifier(schema), sql.Identifier(table), order)
-    return name, names, [tuple(r) for r in conn.execute(query, (limit,)).fetchall()]
+    rows = [dict(zip(_OFFER_KEYS, row, strict=True))
+            for row in conn.execute(_OFFERS_SQL, (limit,)).fetchall()]
+    for row in rows:
+        row["phone"] = mask_phone(row["phone"])
+    return rows
+
+
+def offer_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    if not table_exists(conn, "slotqueue.offers"):
+        return {}
+    rows = conn.execute("SELECT status, count(*) FROM slotqueue.offers GROUP BY status")
+    return {str(r[0]): int(r[1]) for r in rows.fetchall()}
 
 
 def opt_outs(conn: psycopg.Connection[Any], limit: int = 20) -> list[dict[str, Any]]:

@@ -10,6 +10,8 @@ import pytest
 from api_support import make_api
 from dispatch_world import World, next_weekday
 
+from slotqueue.projections.wording import mask_phone
+
 
 @pytest.fixture
 def api(service):
@@ -45,6 +47,22 @@ def test_every_page_answers_a_signed_in_operator(api, world):
         answer = api.client.get(path)
         assert answer.status_code == 200, (path, answer.text[:2000])
 
+
+def test_the_offers_page_lists_a_pending_offer_by_masked_phone_and_location(api, world):
+    kapolei = world.location("Kapolei")
+    joined = world.customer([kapolei])
+    world.svc.app.set_booking_mode(joined.queue_entry_id, "offer", world.now, "test")
+    world.open_slot(kapolei, next_weekday(world.today, 2, weeks=1), "8:30")
+    assert world.dispatch("stub").offers_made_count == 1
+    sign_in(api, "ops-offers", "operator")
+    page = api.client.get("/dashboard/offers").text
+    [row] = re.findall(r'<tr data-offer="[^"]+">(.*?)</tr>', page, re.S)
+    phone = world.rows("SELECT phone FROM customers WHERE id = %s", joined.customer_id)[0][0]
+    assert phone not in page
+    assert mask_phone(phone) in row
+    assert "Kapolei" in row
+    assert "s-pending" in row
+    assert "1 pending" in page
 
 
 def test_a_customer_token_or_a_wrong_key_signs_nobody_in(api):
