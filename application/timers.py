@@ -18,6 +18,7 @@ from eventsourcing.persistence import IntegrityError
 
 from slotqueue.aggregates.errors import DomainError
 from slotqueue.aggregates.queue_entry import DEPOSIT_LAPSE, QueueEntry
+from slotqueue.aggregates.timers import FIRED as FIRED_STATE
 from slotqueue.aggregates.timers import SET, Timed
 
 FIRED, MOOT, EARLY = "fired", "moot", "early"
@@ -52,7 +53,8 @@ class TimerCommands:
 
     def fire_timer(self, aggregate_id: UUID, name: str, now: datetime) -> str:
         """Fires the timer `name` of the aggregate if it is set and due by `now`: `fired`;
-        `moot` when it already fired, was cancelled or is gone; `early` before its time."""
+        `moot` when it already fired, was cancelled or is gone, or its effect refused (then it is
+        cancelled, saying why); `early` before its time."""
         for _ in range(RETRIES):
             found = self._get(aggregate_id)
             timer = found.timers.get(name) if isinstance(found, Timed) else None
@@ -65,7 +67,8 @@ class TimerCommands:
             others = self._effect(found, name, timer["kind"], now)
             try:
                 self.save(found, *others)
-                return FIRED if found.timers[name]["state"] != SET else MOOT
+                # cancelled when it fell due (its effect refused): saved, but not a firing
+                return FIRED if found.timers[name]["state"] == FIRED_STATE else MOOT
             except IntegrityError:
                 continue  # changed meanwhile (maybe fired elsewhere): look again
         raise IntegrityError(f"timer {name} of {aggregate_id} kept changing under us")

@@ -105,6 +105,27 @@ def test_a_deposit_asked_before_timers_existed_lapses_by_its_own_deadline(
     assert service.app.entry(entry.id).status == "expired"
 
 
+class Stray(Timed):
+    """An aggregate with a timer of a kind nothing fires: its firing is refused."""
+
+
+def test_a_timer_whose_firing_is_refused_is_cancelled_and_reported_moot_not_fired(
+        service: Service, db: psycopg.Connection[Any]) -> None:
+    """The keeper's log and the metrics count what the application answers: a timer that
+    was cancelled when it fell due (its effect refused) did not fire."""
+    now = service.clock.now()
+    stray = Stray()
+    stray.set_timer("t", "no_such_kind", now - timedelta(seconds=1), now)
+    service.app.save(stray)
+    assert service.app.fire_timer(stray.id, "t", now) == "moot"
+    assert timer_events(service, stray.id) == ["TimerSet", "TimerCanceled"]
+    service.catch_up()
+    row = db.execute("SELECT status, reason FROM slotqueue.timers WHERE aggregate_id = %s",
+                     (stray.id,)).fetchone()
+    assert row == ("canceled", "moot when it fell due: no effect for timers of kind "
+                               "'no_such_kind'")
+
+
 @pytest.fixture
 def keepers(settings: Settings, database_url: str) -> Iterator[Callable[[], Any]]:
     running: list[Any] = []
