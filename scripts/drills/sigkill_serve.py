@@ -12,8 +12,11 @@ Checked from the event store: no timer fired (or ended) twice for one setting, n
 timer ended by the end), every timer that fell due while a keeper was up, at least --late-limit
 before that keeper was killed, ended within --late-limit of its due time; one DepositLapsed per
 fired deposit timer and none twice; slotqueue.timers agrees; `slotqueue projections verify`
-passes. The kinds of due work are in KINDS: deposit deadlines now; offers, reminders and
-cooldowns add theirs there.
+passes. The kinds of due work are in KINDS: deposit deadlines, and offers (offer_work.py:
+serve in offer mode with the priority window on makes them from openings, and sets their
+expiry, reminder, priority window and, after an expiry or a decline, the cooldown; answers race
+them). With offers, the last serve runs until no timer is set any more (the openings close,
+the cooldowns end).
 """
 # ruff: noqa: S311 - seeded randomness makes a drill repeatable
 
@@ -36,6 +39,7 @@ from typing import Any
 from uuid import UUID
 
 import common
+import offer_work
 import psycopg
 from eventsourcing.utils import get_topic
 
@@ -60,16 +64,32 @@ class Kind:
     name: str
     create: Callable[[Service, list[datetime], int], list[UUID]]
     moot: Callable[[Service, UUID], Any] | None = None
+    # Kinds whose timers serve sets itself (offers): serve's settings (also the answering
+    # service's), what to record before the first start, the moot-making fact found by the
+    # payer itself (`answer`), and the checks of what the firings did.
+    settings: dict[str, Any] = field(default_factory=dict)
+    prepare: Callable[[Service], Any] | None = None
+    answer: Callable[[Service], Any] | None = None
+    checks: Callable[[psycopg.Connection[Any], Counter[str]],
+                     tuple[dict[str, Any], list[str]]] | None = None
+    report: Callable[[], dict[str, Any]] | None = None
 
 
 def _pay(svc: Service, entry: UUID) -> Any:
     return svc.app.record_payment(entry, f"drill-{entry}", svc.clock.now())
 
 
-KINDS = {
-    "deposit": Kind("deposit", harness.add_deposit_deadlines, _pay),
-    # Offers (issue 11): an offer's expiry and its reminder before it, a decline's cooldown;
-    # its moot-making facts are the accept and the decline.
+def _offers(url: str, rng: random.Random) -> Kind:
+    work = offer_work.OfferWork(url, rng)
+    return Kind("offer", work.create, None, offer_work.SETTINGS, work.prepare, work.answer,
+                offer_work.checks, lambda: {"openings_for_offers": work.openings_made,
+                                            "offer_answers": dict(work.answers)})
+
+
+# name → the kind on a database (url) with a random source
+KINDS: dict[str, Callable[[str, random.Random], Kind]] = {
+    "deposit": lambda url, rng: Kind("deposit", harness.add_deposit_deadlines, _pay),
+    "offer": _offers,
 }
 
 
@@ -84,6 +104,11 @@ class DueWork:
     _numbers: Any = field(default_factory=lambda: itertools.count(0, 1000))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The settings every kind needs of serve (and of the payer's service)."""
+        return {k: v for kind in self.kinds for k, v in kind.settings.items()}
+
     def add(self, dues: list[datetime]) -> None:
         for n, kind in enumerate(self.kinds):
             mine = dues[n::len(self.kinds)]
@@ -94,8 +119,9 @@ class DueWork:
             ids = kind.create(self.svc, mine, first)
             with self._lock:
                 self.made[kind.name] += len(ids)
-                self.recent = [*self.recent[-200:], *zip([kind] * len(ids), ids, mine,
-                                                         strict=True)]
+                if kind.moot is not None:  # the payer's: one aggregate a due time
+                    self.recent = [*self.recent[-200:], *zip([kind] * len(ids), ids, mine,
+                                                             strict=True)]
 
     def near(self, now: datetime, before: float, after: float) -> list[tuple[Kind, UUID]]:
         """Work falling due between `before` s before `now` and `after` s after it."""
@@ -147,6 +173,47 @@ class Timer:
     ended: str | None = None  # TimerFired | TimerCanceled
     ended_at: datetime | None = None
     extra_ends: int = 0  # a second end for the same setting: fired twice
+    version: int = 0  # of its TimerSet on the aggregate
+    seen_at: datetime | None = None  # when its TimerSet was first seen committed (Sightings)
+
+    @property
+    def due_from(self) -> datetime:
+        """When a keeper could fire it: its due time, or when it was set if that came later
+        (a timer committed past due: an offer made by a dispatch run that outlasted the lead
+        of its reminder, its due times counted from the run's start)."""
+        return max(self.due_at, self.seen_at or self.due_at)
+
+
+class Sightings(Background):
+    """Notes when each TimerSet becomes visible to others (committed), polling every 0.1 s."""
+
+    SQL = ("SELECT notification_id, originator_id, originator_version FROM "
+           "slotqueue.queue_events WHERE notification_id > %s AND topic = %s ORDER BY 1")
+
+    def __init__(self, url: str) -> None:
+        super().__init__(self._look, 0.1, "sightings")
+        self.url, self.after = url, 0
+        self.seen: dict[tuple[UUID, int], datetime] = {}
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def _look(self) -> None:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.url, autocommit=True)
+        rows = self._conn.execute(self.SQL, (self.after, get_topic(Timed.TimerSet))).fetchall()
+        now = datetime.now(UTC)  # this machine's clock is the database's
+        for _, originator, version in rows:
+            self.seen.setdefault((originator, version), now)
+        if rows:
+            self.after = rows[-1][0]
+
+    def stop(self) -> None:
+        super().stop()
+        if self._conn is not None:
+            self._conn.close()
+
+    def note(self, timers: list[Timer]) -> None:
+        for timer in timers:
+            timer.seen_at = self.seen.get((timer.aggregate_id, timer.version))
 
 
 def ledger(conn: psycopg.Connection[Any]) -> tuple[list[Timer], int]:
@@ -154,10 +221,11 @@ def ledger(conn: psycopg.Connection[Any]) -> tuple[list[Timer], int]:
     timers: list[Timer] = []
     current: dict[tuple[UUID, str], Timer] = {}
     orphans = 0
-    for originator, _, topic, name, due, at in conn.execute(LEDGER_SQL, (list(TIMER_TOPICS),)):
+    for originator, version, topic, name, due, at in conn.execute(LEDGER_SQL,
+                                                                  (list(TIMER_TOPICS),)):
         what = TIMER_TOPICS[topic]
         if what == "TimerSet":
-            current[(originator, name)] = timer = Timer(originator, name, due)
+            current[(originator, name)] = timer = Timer(originator, name, due, version=version)
             timers.append(timer)
             continue
         timer = current.get((originator, name))
@@ -191,10 +259,12 @@ class Life:
     settle: float | None = None
 
 
-def _start(url: str, number: int) -> tuple[Any, Life]:
-    """A new serve on a free port; what was overdue when it started."""
+def _start(url: str, number: int, settings: dict[str, Any]) -> tuple[Any, Life]:
+    """A new serve on a free port, with the kinds' settings; what was overdue when it
+    started."""
     log = harness.workdir() / f"serve-{number}.log"
-    env = harness.cli_env(url, SLOTQUEUE_HTTP_PORT=str(harness.free_port()))
+    env = harness.cli_env(url, SLOTQUEUE_HTTP_PORT=str(harness.free_port()),
+                          **{f"SLOTQUEUE_{k.upper()}": str(v) for k, v in settings.items()})
     with psycopg.connect(url) as conn:
         life = Life(harness.db_now(conn), log)
         life.backlog = overdue(conn, life.spawned)
@@ -235,6 +305,18 @@ def _settle(url: str, proc: Any, life: Life, seconds: float, what: str) -> None:
                                  f"{orphans} ended without being set")
 
 
+def _drain(url: str, proc: Any, life: Life, seconds: float) -> None:
+    """Until no timer is set: those serve sets itself (an offer's, a cooldown) keep coming
+    after the last due time the drill made, until the openings close and the cooldowns end."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        def still_set() -> int:
+            _alive(proc, life)
+            return sum(1 for t in ledger(conn)[0] if t.ended is None)
+        if not harness.wait_until(lambda: still_set() == 0, seconds, 0.3):
+            raise common.DrillFailed(f"{still_set()} timers still set {seconds:g} s after the "
+                                     f"last start's due work; log {life.log}")
+
+
 def _kill(proc: Any, life: Life) -> None:
     _keeper_up(proc, life)
     life.killed = datetime.now(UTC)  # this machine's clock is the database's
@@ -248,7 +330,7 @@ def _life(url: str, number: int, args: Any, rng: random.Random, work: DueWork) -
     with work.svc.connect() as conn:
         now = harness.db_now(conn)
     work.add([now + timedelta(seconds=rng.uniform(-1, 1)) for _ in range(args.batch)])
-    proc, life = _start(url, number)
+    proc, life = _start(url, number, work.settings)
     if rng.random() < args.early_kills:
         end = time.monotonic() + rng.uniform(0, args.max_kill_delay)
         while time.monotonic() < end:
@@ -265,10 +347,11 @@ def _last_life(url: str, number: int, args: Any, work: DueWork) -> Life:
     """A last serve fires what is left (everything is due by then) and stops on SIGTERM."""
     with work.svc.connect() as conn:
         until = harness.db_now(conn) + timedelta(seconds=args.horizon)
-    proc, life = _start(url, number)
+    proc, life = _start(url, number, work.settings)
     time.sleep(max((until - life.spawned).total_seconds(), 0))
     life.spawned = until  # every timer is due before it: all must end
     _settle(url, proc, life, args.settle_timeout, "the last start")
+    _drain(url, proc, life, args.settle_timeout + offer_work.GONE_AFTER)
     code = harness.stop(proc, 60)
     if code != 0:
         raise common.DrillFailed(f"the last serve exited {code} on SIGTERM; log {life.log}")
@@ -281,19 +364,22 @@ def _while_up(timer: Timer, lives: list[Life]) -> float | None:
     """For a timer that fell due while a keeper was up: how long it stayed set under that
     keeper (until it ended, or until the keeper was killed); None when it fell due while no
     keeper was up (serve down or starting)."""
+    due = timer.due_from
     for life in lives:
-        if life.ready is None or timer.due_at < life.ready or (
-                life.killed is not None and timer.due_at >= life.killed):
+        if life.ready is None or due < life.ready or (
+                life.killed is not None and due >= life.killed):
             continue
         end = timer.ended_at
         if end is None or (life.killed is not None and end > life.killed):
             end = life.killed  # still set when this keeper was killed
-        return (end - timer.due_at).total_seconds() if end is not None else None
+        return (end - due).total_seconds() if end is not None else None
     return None
 
 
 def _late(timers: list[Timer]) -> list[float]:
-    return [(t.ended_at - t.due_at).total_seconds() for t in timers if t.ended_at is not None]
+    """Due → fired of those that fired (a cancelled one may have ended long before due)."""
+    return [(t.ended_at - t.due_at).total_seconds() for t in timers
+            if t.ended == "TimerFired" and t.ended_at is not None]
 
 
 def _stats(values: list[float]) -> str:
@@ -328,11 +414,20 @@ def _lapses(conn: psycopg.Connection[Any], timers: list[Timer]) -> list[str]:
     return found
 
 
-def _verdict(url: str, lives: list[Life], args: Any) -> tuple[dict[str, Any], list[str]]:
+def _verdict(url: str, lives: list[Life], args: Any, kinds: list[Kind], sightings: Sightings
+             ) -> tuple[dict[str, Any], list[str]]:
     harness.catch_up(url)
+    kind_figures: dict[str, Any] = {}
     with psycopg.connect(url) as conn:
         timers, orphans = ledger(conn)
+        sightings.note(timers)
         problems = _projected(conn, timers) + _lapses(conn, timers)
+        fired = Counter(t.name for t in timers if t.ended == "TimerFired")
+        for kind in kinds:
+            if kind.checks is not None:
+                found, wrong = kind.checks(conn, fired)
+                kind_figures.update(found)
+                problems += wrong
     twice = sum(t.extra_ends for t in timers)
     lost = [t for t in timers if t.ended is None]
     up = {id(t): _while_up(t, lives) for t in timers}
@@ -365,46 +460,66 @@ def _verdict(url: str, lives: list[Life], args: Any) -> tuple[dict[str, Any], li
         if settles else 0,
         "set_past_due_under_a_live_keeper": _stats(held),
         "lateness_due_while_down_or_starting": _stats(_late(down)),
+        "fired_timers_set_after_due": _stats([(t.due_from - t.due_at).total_seconds()
+                                              for t in timers if t.due_from > t.due_at
+                                              and t.ended == "TimerFired"]),
+        "never_seen_set": sum(1 for t in timers if t.seen_at is None),
         "ended_twice": twice, "lost": len(lost),
-        "projections_verify": "fail" if failed_verify else "ok"}
+        "projections_verify": "fail" if failed_verify else "ok", **kind_figures}
     return figures, problems
 
 
 def run(args: argparse.Namespace, deadline: common.Deadline) -> dict[str, Any]:
     rng = random.Random(args.seed)
-    kinds = [KINDS[name] for name in args.kinds.split(",")]
-    with common.drill_database(args, "sigkill_serve") as url, \
-            harness.service(url) as maker_svc, harness.service(url) as payer_svc:
-        work = DueWork(maker_svc, kinds)
-        make_rng, pay_rng = random.Random(args.seed + 1), random.Random(args.seed + 2)
+    with common.drill_database(args, "sigkill_serve") as url:
+        kinds = [KINDS[name](url, random.Random(args.seed + 3)) for name in
+                 args.kinds.split(",")]
+        settings = {k: v for kind in kinds for k, v in kind.settings.items()}
+        with harness.service(url) as maker_svc, harness.service(url, **settings) as payer_svc:
+            return _drill(url, args, rng, deadline, DueWork(maker_svc, kinds), payer_svc)
 
-        def make() -> None:
-            now = maker_svc.clock.now()
-            work.add([now + timedelta(seconds=make_rng.uniform(0, args.horizon))
-                      for _ in range(make_rng.randint(1, 4))])
 
-        def pay() -> None:
-            near = work.near(payer_svc.clock.now(), 0.3, 0.3)
-            if near and pay_rng.random() < args.moot_share * MADE_PER_STEP:
-                kind, aggregate = pay_rng.choice(near)
-                if kind.moot is not None:
-                    kind.moot(payer_svc, aggregate)
+def _drill(url: str, args: argparse.Namespace, rng: random.Random, deadline: common.Deadline,
+           work: DueWork, payer_svc: Service) -> dict[str, Any]:
+    for kind in work.kinds:
+        if kind.prepare is not None:
+            kind.prepare(work.svc)
+    make_rng, pay_rng = random.Random(args.seed + 1), random.Random(args.seed + 2)
 
-        maker, payer = Background(make, 0.25, "maker"), Background(pay, 0.25, "payer")
-        maker.start()
-        payer.start()
-        lives = []
-        try:
-            for number in range(1, args.times + 1):
-                deadline.check(f"after {number - 1} kills")
-                lives.append(_life(url, number, args, rng, work))
-        finally:
-            maker.stop()
-            payer.stop()
+    def make() -> None:
+        now = work.svc.clock.now()
+        work.add([now + timedelta(seconds=make_rng.uniform(0, args.horizon))
+                  for _ in range(make_rng.randint(1, 4))])
+
+    def pay() -> None:
+        near = work.near(payer_svc.clock.now(), 0.3, 0.3)
+        if near and pay_rng.random() < args.moot_share * MADE_PER_STEP:
+            kind, aggregate = pay_rng.choice(near)
+            kind.moot(payer_svc, aggregate)  # type: ignore[misc]
+        for kind in work.kinds:  # an answer to an offer, say, found by the kind itself
+            if kind.answer is not None:
+                kind.answer(payer_svc)
+
+    maker, payer = Background(make, 0.25, "maker"), Background(pay, 0.25, "payer")
+    sightings = Sightings(url)
+    for part in (sightings, maker, payer):
+        part.start()
+    lives = []
+    try:
+        for number in range(1, args.times + 1):
+            deadline.check(f"after {number - 1} kills")
+            lives.append(_life(url, number, args, rng, work))
+        maker.stop()
+        payer.stop()
         deadline.check("before the last serve")
         lives.append(_last_life(url, args.times + 1, args, work))
-        figures, problems = _verdict(url, lives, args)
+    finally:
+        for part in (maker, payer, sightings):
+            part.stop()
+    figures, problems = _verdict(url, lives, args, work.kinds, sightings)
     figures["made_by_kind"] = dict(work.made)
+    for kind in work.kinds:
+        figures.update(kind.report() if kind.report is not None else {})
     for part in (maker, payer):
         if part.failures:
             figures[f"{part.name}_failures"] = f"{part.failures} ({part.first_failure})"

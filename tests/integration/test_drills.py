@@ -83,10 +83,20 @@ def test_run_killed_three_times_loses_and_doubles_nothing(database_url):
     _drill("sigkill_run", "--database-url", database_url, "--times", "3", timeout=240)
 
 
+def _figures(out: str) -> dict[str, str]:
+    return dict(line.strip().split(": ", 1) for line in out.splitlines() if ": " in line)
+
+
 def test_serve_killed_three_times_fires_every_timer_once_and_loses_none(database_url):
+    """Deposit deadlines and offers (expiry, reminder, priority window → broadcast, cooldown)
+    falling due while serve is killed: each kind fired, none twice, none lost."""
     out = _drill("sigkill_serve", "--database-url", database_url, "--times", "3", timeout=240)
-    assert "ended_twice: 0" in out
-    assert "lost: 0" in out
+    figures = _figures(out)
+    assert figures["ended_twice"] == "0"
+    assert figures["lost"] == "0"
+    for name in ("expiry_fired", "reminder_fired", "cooldown_fired", "priority_window_fired"):
+        assert int(figures[name]) > 0, f"no {name} in {out[-3000:]}"
+    assert "'broadcast'" in figures["offers_by_policy"]
 
 
 def test_run_recovers_from_a_postgresql_restart_and_loses_nothing():
