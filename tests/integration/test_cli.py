@@ -65,14 +65,14 @@ def test_the_queue_lifecycle_through_the_command_line(database_url, db):
     assert ok_json(database_url, "refund", entry)["deposit_status"] == "refunded"
     history = ok_json(database_url, "audit", "--entry", entry)
     assert [e["name"] for e in history["events"]] == [
-        "Joined", "DepositRequired", "DepositPaid", "PaymentNeedsRefund", "Paused", "Resumed",
-        "Canceled", "Refunded"]
+        "Joined", "DepositRequired", "TimerSet", "DepositPaid", "TimerCanceled",
+        "PaymentNeedsRefund", "Paused", "Resumed", "Canceled", "Refunded"]
     assert set(history["events"][0]) >= {"at", "name", "status", "deposit_status", "data"}
     assert history["state"]["status"] == "canceled"
     as_of = history["events"][1]["at"]
     earlier = ok_json(database_url, "audit", "--entry", entry, "--as-of", as_of)
     assert earlier["state"]["status"] == "deposit_required"
-    assert len(earlier["events"]) == 2
+    assert len(earlier["events"]) == 3  # the deadline's TimerSet is recorded with it
     assert len(ok_json(database_url, "audit", "--customer", customer)["events"]) > 8
     assert ok_json(database_url, "projections", "verify")["ok"] is True
 

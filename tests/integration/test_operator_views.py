@@ -75,8 +75,8 @@ def test_the_queue_never_shows_a_full_phone_number(queue, database_url):
 def test_the_queue_reads_as_a_table_with_local_times(world, queue, database_url):
     done = run(database_url, "queue")
     lines = done.stdout.splitlines()
-    assert lines[0].split() == ["rank", "phone", "status", "deposit", "due", "windows",
-                                "locations"]
+    assert lines[0].split() == ["rank", "priority", "phone", "status", "deposit", "due",
+                                "windows", "locations"]
     assert lines[1].startswith("1 ")
     assert lines[1].rstrip().endswith("Kaneohe, Kapolei")
     assert re.search(r"[A-Z][a-z]{2} [A-Z][a-z]{2} \d{1,2}, \d{1,2}:\d\d [AP]M HST", lines[2])
