@@ -1,6 +1,6 @@
-"""Operators' overrides from the command line (service §4.4, §4.5): `slotqueue priority` and
-`slotqueue book` (convert to booking), the commands `POST /v1/entries/{id}/priority|book`
-call, recorded with `cli:<user>`."""
+"""Operators' overrides from the command line (service §4.2, §4.4, §4.5): `slotqueue
+priority`, `slotqueue book` (convert to booking) and `slotqueue booking-mode`, the commands
+`POST /v1/entries/{id}/priority|book|booking-mode` call, recorded with `cli:<user>`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from slotqueue.adapters.locations import all_locations, one_location
+from slotqueue.aggregates.booking_mode import CHOICES, effective_mode, valid_choice
 from slotqueue.aggregates.operator_slot import operator_slot
 from slotqueue.aggregates.queue_policy import MAX_PRIORITY
 from slotqueue.bootstrap import Service
@@ -78,6 +79,31 @@ def book(
     emit(as_json, payload, text)
 
 
+def booking_mode(
+    entry_id: EntryId,
+    mode: Annotated[str, typer.Argument(help=(
+        "auto (book the winner of an opening), offer (offer it first), or default (the "
+        "deployment's SLOTQUEUE_BOOKING_MODE)."), show_default=False)],
+    as_json: JsonOption = False,
+) -> None:
+    """Give an entry's customer a booking mode of their own, or take it back (default).
+
+    It applies to the openings decided from now on; an offer already made stays open.
+    """
+    eid, choice = parse_id(entry_id, "queue entry id"), valid_choice(mode)
+    with service(as_json) as svc:
+        own = svc.app.set_booking_mode(eid, choice, svc.clock.now(), cli_actor())
+        deployment = svc.settings.booking_mode
+        customer_id = svc.app.entry(eid).customer_id
+    payload = {"queue_entry_id": eid, "customer_id": customer_id, "booking_mode": own,
+               "effective": effective_mode(own, deployment)}
+    emit(as_json, payload, lambda: (
+        f"booking mode of entry {eid}: {own or 'default'} (applies: "
+        f"{payload['effective']}; the deployment's is {deployment}; one of "
+        f"{', '.join(CHOICES)})"))
+
+
 def register(app: typer.Typer) -> None:
     app.command()(priority)
     app.command()(book)
+    app.command()(booking_mode)

@@ -148,7 +148,7 @@ CASES: tuple[Case, ...] = (
     _case("refund nothing owed", "refund", "@{QE}", needles="none"),
     _case("pause unknown entry", "pause", NO_ID, needles=NO_ID),
     _case("cancel malformed id", "cancel", "", needles="''"),
-    # operators' overrides: priority and convert to booking
+    # operators' overrides: priority, convert to booking, booking mode
     _case("priority unknown entry", "priority", NO_ID, "--score", "5", "--reason", "called",
           needles=NO_ID),
     _case("priority score too high", "priority", "@{QA}", "--score", "101", "--reason",
@@ -175,6 +175,15 @@ CASES: tuple[Case, ...] = (
           "2020-01-06", "--time", "09:00", needles=("2020-01-06", "already passed")),
     _case("book canceled entry", "book", "@{QD}", "--location", "@{L1}", "--date", SOON,
           "--time", "09:00", needles="canceled"),
+    # a customer's booking mode (service §4.2)
+    _case("booking mode unknown", "booking-mode", "@{QA}", "sometimes",
+          needles=("invalid booking mode", "'sometimes'")),
+    _case("booking mode empty", "booking-mode", "@{QA}", "", needles=("booking mode", "''")),
+    _case("booking mode SQL metacharacters", "booking-mode", "@{QA}", SQL_BOMB,
+          needles=SQL_BOMB),
+    _case("booking mode unknown entry", "booking-mode", NO_ID, "offer", needles=NO_ID),
+    _case("booking mode malformed entry", "booking-mode", "42; DROP TABLE customers", "offer",
+          needles="'42; DROP TABLE customers'"),
     # reads and operations
     _case("status unknown entry", "status", NO_ID, needles=NO_ID),
     _case("status huge id", "status", "f" * 5000, needles="f" * 5000),

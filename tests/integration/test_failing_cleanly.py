@@ -40,6 +40,7 @@ ARGUMENTS = {
     "status": [ENTRY],
     "priority": [ENTRY, "--score", "5", "--reason", "phoned in"],
     "book": [ENTRY, "--location", LOCATION, "--date", "2030-01-07", "--time", "09:00"],
+    "booking-mode": [ENTRY, "offer"],
     "queue": [],
     "locations-list": [],
     "audit": ["--entry", ENTRY],
