@@ -1,5 +1,6 @@
 """What a customer sees of themselves (`GET /v1/me`): their latest entry, its rank and deposit,
-their windows and locations by name, and their booking — from the projected tables."""
+their windows and locations by name, their booking and their pending offer (with its
+deadline, never its link) — from the projected tables."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from uuid import UUID
 import psycopg
 
 from slotqueue.aggregates.errors import NotFound
+from slotqueue.projections.offer_audit import pending_offer
 from slotqueue.projections.queries import rank_of
 from slotqueue.projections.wording import deposit_deadline, local_time, utc_iso
 
@@ -62,5 +64,5 @@ def me(conn: psycopg.Connection[Any], customer_id: UUID, timezone: str) -> dict[
         "locations": [{"id": r[0], "name": r[1]} for r in conn.execute(_LOCATIONS_SQL,
                                                                        (customer_id,))],
         "booking": booking,
-        "pending_offer": None,
+        "pending_offer": pending_offer(conn, customer_id, timezone),
     }

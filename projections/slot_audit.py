@@ -28,6 +28,7 @@ from slotqueue.aggregates.queue_policy import (
 )
 from slotqueue.application.queue import SlotQueue
 from slotqueue.projections.customer_audit import customer_openings
+from slotqueue.projections.offer_audit import policies, slot_offers
 from slotqueue.projections.queries import entries_joined_by, ever_prioritised
 
 Events = dict[UUID, list[Any]]  # events read once per audit, replayed as often as needed
@@ -65,7 +66,9 @@ def _candidate(app: SlotQueue, entry: QueueEntry, moment: datetime, read: Events
         selection = Selection.from_json(customer.selection)
     locations = frozenset(customer.location_ids) if isinstance(customer, Customer) else frozenset()
     return Candidate(entry.id, entry.customer_id, entry.joined_at, entry.status,
-                     entry.deposit_status, locations, selection, entry.priority)
+                     entry.deposit_status, locations, selection, entry.priority,
+                     offer_pending=entry.offer_id is not None,  # offers' checks (§4.2)
+                     cooling_until=entry.cooldown_until)
 
 
 def _behind(entry: QueueEntry, winner: dict[str, Any]) -> bool:
@@ -124,7 +127,8 @@ def _one_slot(app: SlotQueue, conn: psycopg.Connection[Any], slot_id: UUID, limi
               for e in app.events.get(slot_id)]
     ahead = [] if decided is None else _ahead(app, conn, slot, decided, limit)
     return {"slot_id": slot_id, "slot_key": slot.slot_key, "outcome": slot.outcome,
-            "winner": decided.winner if decided else None, "events": events, "ahead": ahead}
+            "winner": decided.winner if decided else None, "events": events, "ahead": ahead,
+            "policies": policies(events), "offers": slot_offers(conn, slot_id)}
 
 
 _HIDDEN = {"originator_id", "originator_version", "timestamp", "originator_topic", "at"}

@@ -66,7 +66,32 @@ def _slot_text(slots: list[dict[str, Any]], tz: ZoneInfo, names: dict[UUID, str]
         for a in slot["ahead"]:
             out.append(f"  rank {a['rank']:>4}  entry {a['queue_entry_id']}  "
                        f"customer {a['customer_id']}  failed: {a['failed']}")
+        out += _offers_text(slot, tz)
     return "\n".join(out)
+
+
+def _offers_text(slot: dict[str, Any], tz: ZoneInfo) -> list[str]:
+    """The policy of each offer decision, whom it offered or passed by and why, and each
+    offer with its timers (service §4.1 to §4.3)."""
+    out = []
+    for p in slot.get("policies", []):
+        what = (f"policy {p['policy']}" if p["event"] == "decided"
+                else f"priority window of offer {p['offer_id']} ended: the fallback follows")
+        out.append(f"  {_stamp(p['at'], tz)}  {what}")
+        for c in p.get("customers", []):
+            out.append(f"      rank {c['rank'] or '-':>4}  entry {c['queue_entry_id']}  "
+                       f"{c['reason']}")
+    for o in slot.get("offers", []):
+        out.append(f"  offer {o['offer_id']} ({o['policy']}) to entry {o['queue_entry_id']}: "
+                   f"{o['status']}" + (f" ({o['reason']})" if o["reason"] else "")
+                   + f", round {o['round']}, until {_stamp(o['expires_at'], tz)}")
+        for t in o["timers"]:
+            ended = t["fired_at"] or t["canceled_at"]
+            out.append(f"      timer {t['name']:<15} due {_stamp(t['due_at'], tz)}  "
+                       f"set {_stamp(t['set_at'], tz)}  {t['status']}"
+                       + (f" {_stamp(ended, tz)}" if ended else "")
+                       + (f" ({t['reason']})" if t["reason"] else ""))
+    return out
 
 
 _SLOT = re.compile(r"(?P<where>.+?)\s+(?P<day>\d{4}-\d{1,2}-\d{1,2})\s+"
