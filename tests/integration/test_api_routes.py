@@ -124,16 +124,20 @@ class Rule:
     body: Callable[[Walk], Any] | None = None  # a JSON body that succeeds (made per call)
     form: Callable[[Walk], dict[str, str]] | None = None  # a form that succeeds (dashboard)
     ok: tuple[int, ...] = ()  # statuses that count as success; empty: any 2xx
+    query: str = ""  # after the path (a path parameter cannot carry it: `/accept` follows)
 
 
 def _queued(w: Walk) -> dict[str, str]:
     return w.entry("queued")
 
 
-def _no_such_link(w: Walk) -> dict[str, str]:
-    """An offer link with a token nobody was sent: 404 to every caller, key or not (a key
-    opens no offer; tests/integration/test_offers.py follows real links)."""
-    return {"id": f"{UUID(int=next(w.phones))}?token=not-a-token"}
+def _no_such_offer(w: Walk) -> dict[str, str]:
+    """An offer nobody was sent (with NO_LINK, a token nobody has): 404 to every caller, key
+    or not (a key opens no offer; tests/integration/test_offer_links.py follows real links)."""
+    return {"id": str(UUID(int=next(w.phones)))}
+
+
+NO_LINK = "?token=not-a-token"
 
 
 ROUTES: dict[tuple[str, str], Rule] = {
@@ -172,9 +176,12 @@ ROUTES: dict[tuple[str, str], Rule] = {
         "location_id": w.slot["location_id"], "date": w.slot["date"], "time": "09:45"}),
     ("POST", "/v1/entries/{id}/booking-mode"): Rule(OPERATOR, params=_queued,
                                                     body=lambda _: {"mode": "offer"}),
-    ("GET", "/v1/offers/{id}"): Rule(LINK, params=_no_such_link, ok=(404,)),
-    ("POST", "/v1/offers/{id}/accept"): Rule(LINK, params=_no_such_link, ok=(404,)),
-    ("POST", "/v1/offers/{id}/decline"): Rule(LINK, params=_no_such_link, ok=(404,)),
+    ("GET", "/v1/offers/{id}"): Rule(LINK, params=_no_such_offer, ok=(404,),
+                                     query=NO_LINK),
+    ("POST", "/v1/offers/{id}/accept"): Rule(LINK, params=_no_such_offer, ok=(404,),
+                                             query=NO_LINK),
+    ("POST", "/v1/offers/{id}/decline"): Rule(LINK, params=_no_such_offer, ok=(404,),
+                                              query=NO_LINK),
     ("GET", "/v1/audit/entries/{id}"): Rule(READER, params=_queued),
     ("GET", "/v1/audit/customers/{id}"): Rule(READER, params=lambda w: {
         "id": w.me["customer_id"]}),
@@ -296,7 +303,7 @@ def test_every_route_answers_each_caller_as_the_table_says(walk):
         rule = ROUTES.get((method, path))
         if rule is None:
             continue  # the test above names it
-        url = path.format(**rule.params(walk))
+        url = path.format(**rule.params(walk)) + rule.query
         for caller in CALLERS:
             body = rule.body(walk) if rule.body else None
             sent = dict(headers[caller])
