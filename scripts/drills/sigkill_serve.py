@@ -517,7 +517,7 @@ def _drill(url: str, args: argparse.Namespace, rng: random.Random, deadline: com
         for part in (maker, payer, sightings):
             part.stop()
     figures, problems = _verdict(url, lives, args, work.kinds, sightings)
-    figures["made_by_kind"] = dict(work.made)
+    figures["made_by_kind"] = {k: n for k, n in work.made.items() if n}  # offers: serve's
     for kind in work.kinds:
         figures.update(kind.report() if kind.report is not None else {})
     for part in (maker, payer):
