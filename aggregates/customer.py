@@ -131,13 +131,16 @@ class Customer(Aggregate):
                              by: str | None = None) -> None:
         self.location_ids = list(location_ids)
 
-    def retire_location(self, location_id: UUID, name: str, now: datetime) -> bool:
+    def retire_location(self, location_id: UUID, name: str, now: datetime,
+                        in_line: bool = True) -> bool:
         """The monitor removed a location this customer chose: it leaves their choices (the
-        events keep it). False when it was not among them."""
+        events keep it). False when it was not among them. `in_line`: their latest entry is
+        still in line (the caller's view knows; this aggregate keeps its latest entry after it
+        closes); only then does the event name it, and only then is the customer told."""
         if location_id not in self.location_ids:
             return False
         self._location_retired(location_id=location_id, name=name, at=now,
-                               open_entry_id=self.open_entry_id)
+                               open_entry_id=self.open_entry_id if in_line else None)
         return True
 
     @event("LocationRetired")

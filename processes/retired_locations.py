@@ -1,5 +1,6 @@
 """Locations the monitor removed leave the choices of the customers who made them (issue 8):
-each gets `Customer.LocationRetired` (the events keep the old choice; the customer is told).
+each gets `Customer.LocationRetired` (the events keep the old choice; a customer still in line
+is told).
 Checked when a dispatcher starts and then once a minute: one small query."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
+from slotqueue.aggregates import lifecycle as lc
 from slotqueue.aggregates.customer import Customer
 from slotqueue.processes.writer import Writer
 
@@ -38,7 +40,9 @@ class RetiredLocations:
     def _retire(self, customer_id: UUID, location_id: UUID, now: datetime) -> int:
         for _ in range(5):
             customer = self.writer.get(Customer, customer_id)
-            if not customer.retire_location(location_id, self.name(location_id), now):
+            entry = self.writer.view.entries.get(customer.open_entry_id)
+            in_line = entry is not None and entry.status not in lc.FINAL
+            if not customer.retire_location(location_id, self.name(location_id), now, in_line):
                 return 0
             try:
                 self.writer.save(customer)

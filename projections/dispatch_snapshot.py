@@ -98,8 +98,11 @@ SELECTIONS_SQL = """
 SELECT customer_id, timezone, date_horizon_key, weekday_rule_key, custom_weekdays,
        time_block_keys FROM user_target_window_selections
 """
+# Every chosen location, those the monitor has since deleted too (user_location_preferences
+# loses them by its cascading foreign key): the dispatcher's RetiredLocations finds them here
+# and retires them (telling a customer still in line).
 LOCATIONS_SQL = """
-SELECT customer_id, array_agg(location_id) FROM user_location_preferences GROUP BY customer_id
+SELECT customer_id, array_agg(location_id) FROM slotqueue.customer_locations GROUP BY customer_id
 """
 # Openings still to settle or still listed, and the latest opening of every slot not yet past
 # (a slot that reappears is numbered on from it).

@@ -1,4 +1,5 @@
-"""Imported rows and retired locations → their rows in the compatibility tables.
+"""Imported rows and retired locations → their rows in the compatibility tables (and a
+customer's chosen locations → slotqueue.customer_locations, see `chosen_locations`).
 
 An earlier implementation's rows come back exactly as `slotqueue migrate` read them (ids,
 times, values), so a rebuild writes them again. A location the monitor removed is written only
@@ -16,6 +17,7 @@ from slotqueue.aggregates.legacy_row import LegacyRow
 from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.projections.writes import Delete, InsertOnce, Ref, ReplaceSet, Upsert, Write
 
+CHOSEN = "customer_locations"  # slotqueue's: every chosen location, deleted ones too
 ENTRY_STATE = ("status", "deposit_status", "deposit_required_at", "deposit_paid_at",
                "deposit_expires_at", "booked_at", "booked_slot_datetime")
 
@@ -29,6 +31,18 @@ def preference_rows(customer_id: Any, pairs: list[tuple[Any, Any]]) -> list[dict
              "created_at": at} for loc, at in pairs]
 
 
+def chosen_locations(customer_id: Any, pairs: list[tuple[Any, Any]]) -> list[Write]:
+    """A customer's whole choice of locations, (location id, chosen at) pairs, in both tables:
+    user_location_preferences keeps the ones that exist; slotqueue.customer_locations keeps
+    every one (no foreign key), so a dispatcher that starts from the tables still finds a
+    choice of a location the monitor has since deleted, and retires it."""
+    chosen = [{"customer_id": customer_id, "location_id": loc}
+              for loc in dict.fromkeys(loc for loc, _ in pairs)]
+    return [ReplaceSet("user_location_preferences", {"customer_id": customer_id},
+                       preference_rows(customer_id, pairs)),
+            ReplaceSet(CHOSEN, {"customer_id": customer_id}, chosen)]
+
+
 def _customer(e: Any) -> list[Write]:
     out: list[Write] = [Upsert("customers", ("id",), {
         "id": e.originator_id, "phone": e.phone, "email": e.email, "created_at": e.at})]
@@ -39,10 +53,7 @@ def _customer(e: Any) -> list[Write]:
             "date_horizon_key": s["date_horizon_key"], "weekday_rule_key": s["weekday_rule_key"],
             "custom_weekdays": list(s["custom_weekdays"]),
             "time_block_keys": list(s["time_block_keys"]), "updated_at": e.selected_at}))
-    pairs = [(pair[0], pair[1]) for pair in e.locations]
-    out.append(ReplaceSet("user_location_preferences", {"customer_id": e.originator_id},
-                          preference_rows(e.originator_id, pairs)))
-    return out
+    return out + chosen_locations(e.originator_id, [(pair[0], pair[1]) for pair in e.locations])
 
 
 def _entry(e: Any) -> list[Write]:
@@ -69,8 +80,8 @@ def _legacy(e: Any) -> list[Write]:
 
 
 def _retired(e: Any) -> list[Write]:
-    return [Delete("user_location_preferences",
-                   {"customer_id": e.originator_id, "location_id": e.location_id})]
+    where = {"customer_id": e.originator_id, "location_id": e.location_id}
+    return [Delete("user_location_preferences", where), Delete(CHOSEN, where)]
 
 
 HANDLERS: dict[type, Callable[[Any], list[Write]]] = {

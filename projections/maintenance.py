@@ -88,6 +88,22 @@ def rebuild(app: Application[Any], view: QueueTablesView, progress: Progress | N
     return replayed
 
 
+def replay_table(app: Application[Any], view: QueueTablesView, table: str) -> int:
+    """Rewrites one of the view's tables from the events up to the view's position, in one
+    transaction; returns the events read. For a table added to a projection whose events are
+    already recorded (`slotqueue migrate`). TRUNCATE comes first: a projection that writes the
+    table meanwhile waits for the commit and applies its later events on top; one that wrote
+    it before has committed, so the position read next includes it."""
+    replayed = 0
+    with view.datastore.transaction(commit=True) as curs:
+        curs.execute(sql.SQL("TRUNCATE {}").format(_live(table)))
+        position = view._max_tracking_id(app.name, curs) or 0
+        for _, changes, count in _batches(app, 0, DEFAULT_TEXTS, stop=position):
+            writes.execute(curs, coalesce([w for w in changes if w.table == table], TABLES))
+            replayed += count
+    return replayed
+
+
 @dataclass(frozen=True)
 class Difference:
     table: str

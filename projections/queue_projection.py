@@ -35,6 +35,7 @@ TABLES = (
     "entry_priorities",
     "user_target_window_selections",
     "user_location_preferences",
+    "customer_locations",
     "message_log",
     "message_deliveries",
     "phone_opt_outs",

@@ -1,5 +1,6 @@
 """Customer and QueueEntry events → customers, queue_entries, user_target_window_selections,
-user_location_preferences, and operators' priority scores → slotqueue.entry_priorities (the
+user_location_preferences (and every chosen location, deleted ones too, →
+slotqueue.customer_locations), and operators' priority scores → slotqueue.entry_priorities (the
 spec fixes queue_entries' columns; rank order joins the two). Every value comes from the event,
 so a rebuild is exact; a location the monitor removed is written only while it exists
 (`writes.Ref`)."""
@@ -11,8 +12,8 @@ from typing import Any
 
 from slotqueue.aggregates.customer import Customer
 from slotqueue.aggregates.queue_entry import QueueEntry
-from slotqueue.projections.imported_tables import location, preference_rows
-from slotqueue.projections.writes import ReplaceSet, Update, Upsert, Write
+from slotqueue.projections.imported_tables import chosen_locations, location
+from slotqueue.projections.writes import Update, Upsert, Write
 
 
 def _entry_update(event: Any, **values: Any) -> list[Write]:
@@ -43,8 +44,7 @@ def _windows_selected(e: Any) -> list[Write]:
 
 
 def _locations_preferred(e: Any) -> list[Write]:
-    rows = preference_rows(e.originator_id, [(loc, e.at) for loc in e.location_ids])
-    return [ReplaceSet("user_location_preferences", {"customer_id": e.originator_id}, rows)]
+    return chosen_locations(e.originator_id, [(loc, e.at) for loc in e.location_ids])
 
 
 def _joined(e: Any) -> list[Write]:

@@ -71,7 +71,7 @@ PRIVATE_TABLES = {"entry_priorities": "slotqueue",
                   "opened_slots": "slotqueue", "booking_conflicts": "slotqueue",
                   "credentials": "slotqueue", "payments": "slotqueue",
                   "phone_opt_outs": "slotqueue", "timers": "slotqueue", "offers": "slotqueue",
-                  "customer_booking_modes": "slotqueue"}
+                  "customer_booking_modes": "slotqueue", "customer_locations": "slotqueue"}
 
 
 def live_schema(table: str) -> str:

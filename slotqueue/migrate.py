@@ -37,7 +37,10 @@ create table if not exists slotqueue.schema_migrations (
 
 # Steps of `slotqueue migrate` written in Python; recorded like SQL migrations, once done.
 ADOPT_ROWS_STEP = "20261129000003_adopt_existing_rows"
-STEPS = (ADOPT_ROWS_STEP,)
+# slotqueue.customer_locations (its migration, ..._071) rewritten from the events: exact where
+# the migration's backfill from user_location_preferences lacks deleted locations' choices.
+CUSTOMER_LOCATIONS_STEP = "20261129000072_customer_locations_replayed"
+STEPS = (ADOPT_ROWS_STEP, CUSTOMER_LOCATIONS_STEP)
 STEP_CHECKSUM = "python-step"
 MONITOR_TABLES = ("locations", "slot_states")
 CREATED_MARK = "slotqueue: created for standalone use; the monitor owns this table in production"

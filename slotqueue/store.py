@@ -21,12 +21,13 @@ from slotqueue.database import eventsourcing_env
 from slotqueue.definitions import Unsafe, adopt
 from slotqueue.migrate import (
     ADOPT_ROWS_STEP,
+    CUSTOMER_LOCATIONS_STEP,
     MigrationError,
     apply_migrations,
     record_step,
     wait_for_lock,
 )
-from slotqueue.projections.maintenance import catch_up
+from slotqueue.projections.maintenance import catch_up, replay_table
 from slotqueue.projections.messages import DEFAULT_TEXTS, Texts
 from slotqueue.projections.queue_projection import QueueTablesProjection, QueueTablesView
 from slotqueue.sessions import BoundedPostgresFactory, Timeouts
@@ -117,6 +118,18 @@ def _adopt_definitions(report: Migrated) -> Callable[[psycopg.Connection[Any], l
     return prepare
 
 
+def _replay_customer_locations(app: SlotQueue, view: QueueTablesView,
+                               conn: psycopg.Connection[Any], report: Migrated) -> None:
+    """Once: every customer's chosen locations from the events, deleted locations' too (the
+    table's migration could copy only what user_location_preferences still held)."""
+    done = conn.execute("SELECT 1 FROM slotqueue.schema_migrations WHERE name = %s",
+                        (CUSTOMER_LOCATIONS_STEP,)).fetchone()
+    if done is None:
+        replay_table(app, view, "customer_locations")
+        record_step(conn, CUSTOMER_LOCATIONS_STEP)
+        report.applied.append(CUSTOMER_LOCATIONS_STEP)
+
+
 def _import_rows(app: SlotQueue, conn: psycopg.Connection[Any], report: Migrated) -> None:
     """Rows an earlier implementation left become events (idempotent: only what is left)."""
     now = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
@@ -142,6 +155,7 @@ def migrate_database(url: str, texts: Texts = DEFAULT_TEXTS,
                 _start_watermark(app, conn)
                 _import_rows(app, conn, report)
                 catch_up(app, view, texts=texts)
+                _replay_customer_locations(app, view, conn, report)
             finally:
                 app.close()
                 view.datastore.close()

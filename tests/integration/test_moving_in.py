@@ -15,7 +15,7 @@ import pytest
 from psycopg import sql
 
 from slotqueue.bootstrap import build, migrate_database
-from slotqueue.migrate import MigrationError
+from slotqueue.migrate import CUSTOMER_LOCATIONS_STEP, MigrationError
 from slotqueue.projections import maintenance
 from slotqueue.settings import Settings
 
@@ -177,22 +177,88 @@ def test_a_retired_location_is_dropped_from_the_choices_and_the_customer_told(wo
     customer = world.customer([kapolei, aiea])
     key = world.open_slot(kapolei, next_weekday(world.today, 2, weeks=1), "08:30")
     world.dispatch()  # booked at Kapolei: an attempt and a booked entry name it
-    world.customer([kapolei])
+    waiting = world.customer([kapolei])
+    world.svc.catch_up()  # as serve's projection runner would have, before the monitor deletes
     world.db.execute("DELETE FROM slot_states")
     world.db.execute("DELETE FROM locations WHERE id = %s", (kapolei,))
+    # the deletion cascaded from the public table; a dispatcher starting now finds the choices
+    # in slotqueue.customer_locations
+    assert world.rows("SELECT location_id FROM user_location_preferences") == [(aiea,)]
+    chosen = world.rows("SELECT customer_id, location_id FROM slotqueue.customer_locations")
+    assert sorted(chosen, key=repr) == sorted([
+        (customer.customer_id, kapolei), (customer.customer_id, aiea),
+        (waiting.customer_id, kapolei)], key=repr)
     summary = world.dispatch()
     assert summary.errors == []
     assert world.rows("SELECT location_id FROM user_location_preferences") == [(aiea,)]
+    assert world.rows("SELECT customer_id, location_id FROM slotqueue.customer_locations") == [
+        (customer.customer_id, aiea)]
     assert world.rows("SELECT booked_location_id FROM queue_entries WHERE id = %s",
                       customer.queue_entry_id) == [(None,)]
     told = world.rows("SELECT dedupe_key FROM message_log WHERE dedupe_key LIKE %s",
                       "%location_retired%")
-    assert len(told) == 1  # the customer still waiting; the booked one's entry is closed
+    # the customer still waiting; the booked one's entry is closed
+    assert told == [(f"status:{waiting.queue_entry_id}:location_retired:{kapolei}",)]
     before = snapshot(world.db)
     assert maintenance.rebuild(world.svc.app, world.svc.view) > 0
     assert snapshot(world.db) == before
     assert maintenance.verify(world.svc.app, world.svc.view) == []
     assert key  # the slot's journal still names the location in its events
+
+
+def _retired_events(svc, customer_id) -> int:
+    return sum(type(e).__name__ == "LocationRetired" for e in svc.app.events.get(customer_id))
+
+
+def test_dispatch_once_from_cron_after_a_deletion_tells_each_waiting_customer_once(
+        world, database_url):
+    from test_cli import ok_json  # noqa: PLC0415
+    kapolei, aiea = world.location("Kapolei"), world.location("Aiea")
+    both = world.customer([kapolei, aiea])
+    world.svc.catch_up()  # projected while Kapolei existed
+    late = world.customer([kapolei])  # recorded, not projected before the deletion
+    world.db.execute("DELETE FROM locations WHERE id = %s", (kapolei,))
+    assert world.rows("SELECT customer_id FROM user_location_preferences") == [(both.customer_id,)]
+    for _ in range(2):  # two cron runs, each a fresh dispatcher reading the tables
+        summary = ok_json(database_url, "dispatch", "--once")
+        assert summary.get("errors", []) == []
+        told = world.rows("SELECT dedupe_key FROM message_log WHERE dedupe_key LIKE %s "
+                          "ORDER BY 1", "%location_retired%")
+        assert told == sorted([(f"status:{j.queue_entry_id}:location_retired:{kapolei}",)
+                               for j in (both, late)])
+        assert (_retired_events(world.svc, both.customer_id),
+                _retired_events(world.svc, late.customer_id)) == (1, 1)
+    assert world.rows("SELECT customer_id, location_id FROM slotqueue.customer_locations") == [
+        (both.customer_id, aiea)]
+    assert world.svc.app.customer(both.customer_id).location_ids == [aiea]
+    assert world.svc.app.customer(late.customer_id).location_ids == []
+    before = snapshot(world.db)
+    assert maintenance.rebuild(world.svc.app, world.svc.view) > 0
+    assert snapshot(world.db) == before
+    assert _cli(database_url, "projections", "verify").returncode == 0
+
+
+def test_migrate_writes_the_choices_of_locations_deleted_before_it_from_the_events(
+        world, database_url):
+    kapolei, aiea = world.location("Kapolei"), world.location("Aiea")
+    joined = world.customer([kapolei, aiea])
+    world.svc.catch_up()
+    world.db.execute("DELETE FROM locations WHERE id = %s", (kapolei,))
+    # as an older release left it: the table as its migration made it, the step not yet done
+    world.db.execute("TRUNCATE slotqueue.customer_locations")
+    world.db.execute("INSERT INTO slotqueue.customer_locations "
+                     "SELECT customer_id, location_id FROM user_location_preferences")
+    world.db.execute("DELETE FROM slotqueue.schema_migrations WHERE name = %s",
+                     (CUSTOMER_LOCATIONS_STEP,))
+    assert [(d.table, d.side) for d in maintenance.verify(world.svc.app, world.svc.view)] == [
+        ("customer_locations", "replay only")]
+    assert CUSTOMER_LOCATIONS_STEP in migrate_database(database_url).applied
+    assert sorted(world.rows("SELECT location_id FROM slotqueue.customer_locations"),
+                  key=repr) == sorted([(kapolei,), (aiea,)], key=repr)
+    assert maintenance.verify(world.svc.app, world.svc.view) == []
+    assert world.dispatch().errors == []
+    assert _retired_events(world.svc, joined.customer_id) == 1
+    assert migrate_database(database_url).applied == []  # once
 
 
 def test_a_choice_recorded_just_before_its_location_is_removed_does_not_wedge_anything(world):
