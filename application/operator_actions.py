@@ -67,9 +67,10 @@ class OperatorCommands:
     def withdraw_pending_offers(self, slot_key: str, now: datetime, by: str | None,
                                 booked: QueueEntry | None = None) -> list[Aggregate]:
         """The slot's pending offers, withdrawn because an operator booked the slot (service
-        §4.5). Offers do not exist yet: their module adds the withdrawal here, returning the
-        changed aggregates, which are saved in the booking's transaction."""
-        return []
+        §4.5): the changed aggregates, saved in the booking's transaction. Provided by
+        `application/offers.py: OfferCommands`, which `SlotQueue` mixes in ahead of this class;
+        a composition without it must not book silently past pending offers."""
+        raise NotImplementedError("withdraw_pending_offers comes from OfferCommands")
 
     def _open_opening(self, slot_key: str, known: list[UUID]) -> OpenedSlot | None:
         """The slot's opening still listed (not closed), if slotqueue tracks one: the latest of

@@ -41,10 +41,19 @@ def _fold(before: Write | None, write: Write) -> Write:
 
 def coalesce(writes: Iterable[Write], table_order: Sequence[str]) -> list[Write]:
     """One write per row (or per replaced set), tables in `table_order` (parents first),
-    rows within a table in the order they were first written."""
+    writes within a table in the order of their last change.
+
+    The last change, not the first: a row written, deleted and written again (a choice made,
+    its location retired, made again; a mode set, cleared, set) folds into one write of the
+    row and one delete, and the delete must not come after the final write."""
     folded: dict[tuple[Any, ...], Write] = {}
     for write in writes:
         key = _identity(write)
-        folded[key] = _fold(folded.get(key), write)
+        before = folded.get(key)
+        after = _fold(before, write)
+        if after is before:
+            continue  # a message kept as first written, where it was
+        folded.pop(key, None)
+        folded[key] = after
     rank = {table: n for n, table in enumerate(table_order)}
     return sorted(folded.values(), key=lambda w: rank.get(w.table, len(rank)))

@@ -123,3 +123,19 @@ def test_booking_modes_are_for_operators_only(world, api):
     auditor = api.key("aud-1", "auditor")
     assert api.client.post(path, json={"mode": "auto"}, headers=bearer(auditor)).status_code \
         == 403
+
+
+def test_a_mode_set_cleared_and_set_again_survives_a_rebuild(world):
+    """The three changes fold into one replay batch: the clearing's delete must not land after
+    the last setting (it did while folded writes kept their first position)."""
+    from slotqueue.projections import maintenance  # noqa: PLC0415
+
+    joined = world.customer([world.location("Kapolei")])
+    for mode in ("offer", "default", "offer"):
+        world.svc.app.set_booking_mode(joined.queue_entry_id, mode, world.now, "test")
+    world.svc.catch_up()
+    modes = "SELECT customer_id, mode FROM slotqueue.customer_booking_modes"
+    assert world.rows(modes) == [(joined.customer_id, "offer")]
+    maintenance.rebuild(world.svc.app, world.svc.view)
+    assert world.rows(modes) == [(joined.customer_id, "offer")]
+    assert maintenance.verify(world.svc.app, world.svc.view) == []

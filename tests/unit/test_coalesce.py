@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from slotqueue.projections.coalesce import coalesce
-from slotqueue.projections.writes import InsertOnce, ReplaceSet, Update, Upsert
+from slotqueue.projections.writes import Delete, InsertOnce, ReplaceSet, Update, Upsert
 
 ORDER = ("customers", "queue_entries", "user_location_preferences", "message_log")
 
@@ -53,3 +53,27 @@ def test_an_insert_after_an_update_keeps_the_updated_columns_it_does_not_set():
               Upsert("booking_locks", ("lock_key",), {"lock_key": "k", "owner_run_id": 9})]
     assert coalesce(writes, ORDER) == [Upsert("booking_locks", ("lock_key",), {
         "locked_until": 5, "lock_key": "k", "owner_run_id": 9})]
+
+
+def test_a_row_written_deleted_and_written_again_ends_written():
+    """A customer's booking mode set, cleared and set again in one replay batch: the delete
+    must not land after the final write (it did when writes kept their first position)."""
+    modes = ("customer_booking_modes", ("customer_id",))
+    writes = [Upsert(*modes, {"customer_id": 7, "mode": "offer"}),
+              Delete("customer_booking_modes", {"customer_id": 7}),
+              Upsert(*modes, {"customer_id": 7, "mode": "auto"})]
+    assert coalesce(writes, ORDER) == [Delete("customer_booking_modes", {"customer_id": 7}),
+                                       Upsert(*modes, {"customer_id": 7, "mode": "auto"})]
+
+
+def test_a_set_replaced_after_a_row_of_it_was_deleted_keeps_that_row():
+    writes = [ReplaceSet("user_location_preferences", {"customer_id": 7}, [{"location_id": "a"}]),
+              Delete("user_location_preferences", {"customer_id": 7, "location_id": "a"}),
+              ReplaceSet("user_location_preferences", {"customer_id": 7}, [{"location_id": "a"}])]
+    assert coalesce(writes, ORDER)[-1] == writes[-1]
+
+
+def test_a_row_deleted_last_stays_deleted():
+    writes = [Upsert("customer_booking_modes", ("customer_id",), {"customer_id": 7, "mode": "x"}),
+              Delete("customer_booking_modes", {"customer_id": 7})]
+    assert coalesce(writes, ORDER) == writes
