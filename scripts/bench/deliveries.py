@@ -1,4 +1,4 @@
-"""Benchmark 9: message recorded → provider called, and deliveries per second, under one
+"""Benchmark 14: message recorded → provider called, and deliveries per second, under one
 `slotqueue deliver` worker sending through a fake Twilio.
 
 The worker (SLOTQUEUE_SMS_PROVIDER=twilio, SLOTQUEUE_DELIVERY_CONCURRENCY sender threads,

@@ -1,4 +1,4 @@
-"""Benchmark 10: `GET /v1/audit/customers/{id}` for a customer with 1,000 events, warm.
+"""Benchmark 12: `GET /v1/audit/customers/{id}` for a customer with 1,000 events, warm.
 
 Builds one customer through the application's commands (join, then pause/resume cycles, one
 save each) until the customer and the entry hold --events events together, as benchmark 6

@@ -1,4 +1,4 @@
-"""Benchmark 9: `GET /v1/me` at a steady rate, and at saturation, beside a bare endpoint.
+"""Benchmark 11: `GET /v1/me` at a steady rate, and at saturation, beside a bare endpoint.
 
 A fresh database with --queue customers (seeded through the command path, half paid), then one
 more customer who joins over HTTP (the code read from serve's console SMS line): last in line,

@@ -1,4 +1,4 @@
-"""Benchmark 11: a join storm — --joins verified joins from --clients concurrent clients.
+"""Benchmark 13: a join storm — --joins verified joins from --clients concurrent clients.
 
 `slotqueue serve` runs as a subprocess with the rate limits raised through its environment
 (every client shares one address, and the storm is not abuse). Each join is what a customer's
