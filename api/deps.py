@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ class Deps:
     # lag compare against it; tests move it instead of sleeping).
     wall_clock: Callable[[], datetime] = field(default=host_now)
     bookings: Any = field(default=None, repr=False)  # the booking adapter, made on first use
+    _settling: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def booker(self) -> Any:
         """The booking adapter of the settings: an accepted offer is booked through it."""
@@ -62,8 +64,19 @@ class Deps:
             self.metrics.observe(method, route, status, seconds)
 
     def settle(self) -> None:
-        """The projected tables show what the request recorded (read-your-writes)."""
-        self.svc.catch_up()
+        """The projected tables show what the request recorded (read-your-writes).
+
+        One request catches up at a time. Each first notes the head of the event log, which
+        holds its own write; once it has the turn, a catch-up that ran meanwhile (another
+        request's, or serve's projection runner) may already have projected that far, and
+        then it is done. A burst of joins used to run a catch-up each, all at once, queueing
+        for the event store's pool behind one another (the join storm benchmark: 32 request
+        threads waiting there)."""
+        head = self.svc.app.recorder.max_notification_id() or 0
+        with self._settling:
+            if (self.svc.view.max_tracking_id(self.svc.app.name) or 0) >= head:
+                return
+            self.svc.catch_up()
 
 
 def deps(request: Request) -> Deps:
