@@ -61,7 +61,7 @@ def start_worker(settings: Settings, database_url: str
         worker.stop(timeout=5)
 
 
-def wait_for(check: Callable[[], Any], seconds: float = 10.0) -> Any:
+def wait_for(check: Callable[[], Any], seconds: float = 30.0) -> Any:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         found = check()

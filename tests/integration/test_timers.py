@@ -140,7 +140,7 @@ def keepers(settings: Settings, database_url: str) -> Iterator[Callable[[], Any]
         keeper.stop()
 
 
-def wait_for(check: Callable[[], Any], seconds: float = 10.0) -> Any:
+def wait_for(check: Callable[[], Any], seconds: float = 30.0) -> Any:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if found := check():
