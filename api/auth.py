@@ -4,7 +4,7 @@ their signatures instead (api/webhooks.py). No secret is ever logged."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -55,8 +55,9 @@ def signed_in(request: Request) -> Principal:
     return principal
 
 
-def role(*allowed: str) -> Callable[..., Principal]:
-    def check(principal: Principal = Depends(signed_in)) -> Principal:  # noqa: B008
+def role(*allowed: str) -> Callable[..., Awaitable[Principal]]:
+    # async: a check that never blocks runs on the event loop, not on a worker thread
+    async def check(principal: Principal = Depends(signed_in)) -> Principal:  # noqa: B008
         if principal.role not in allowed:
             own = (" (a customer token reads only its own customer: GET /v1/me, "
                    "GET /v1/me/history)" if principal.role == CUSTOMER else "")

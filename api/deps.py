@@ -79,7 +79,9 @@ class Deps:
             self.svc.catch_up()
 
 
-def deps(request: Request) -> Deps:
+async def deps(request: Request) -> Deps:
+    # async: it never blocks, so FastAPI calls it on the event loop instead of handing it to a
+    # worker thread and back (a sync dependency costs a thread hop a request).
     return request.app.state.deps  # type: ignore[no-any-return]
 
 

@@ -6,6 +6,7 @@ or a link (the token is derived when a text is sent, and only its digest is reco
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -27,10 +28,13 @@ FROM slotqueue.timers WHERE aggregate_id = ANY(%s) ORDER BY set_at, due_at, name
 """
 _TIMER_FIELDS = ("offer_id", "name", "kind", "status", "due_at", "set_at", "fired_at",
                  "canceled_at", "reason")
-_PENDING_SQL = """
-SELECT o.id, o.policy, o.round, l.name, o.slot_datetime_utc, o.made_at, o.expires_at
+# The customer's pending offer, the customer being `c.id`: `GET /v1/me` joins it laterally
+# in its one statement (projections/customer_view.py).
+PENDING_SQL = """
+SELECT o.id, o.policy, o.round, l.name AS location, o.slot_datetime_utc, o.made_at,
+       o.expires_at
 FROM slotqueue.offers o LEFT JOIN locations l ON l.id = o.location_id
-WHERE o.customer_id = %s AND o.status = 'pending' ORDER BY o.made_at DESC LIMIT 1
+WHERE o.customer_id = c.id AND o.status = 'pending' ORDER BY o.made_at DESC LIMIT 1
 """
 
 
@@ -68,12 +72,8 @@ def _customer(item: dict[str, Any]) -> dict[str, Any]:
             "reason": "offered" if item.get("offer_id") else item.get("skipped") or "passed by"}
 
 
-def pending_offer(conn: psycopg.Connection[Any], customer_id: UUID, timezone: str
-                  ) -> dict[str, Any] | None:
-    """The customer's pending offer (where, when, until when), without its link."""
-    row = conn.execute(_PENDING_SQL, (customer_id,)).fetchone()
-    if row is None:
-        return None
+def offer_of(row: Sequence[Any], timezone: str) -> dict[str, Any]:
+    """A pending offer for the customer, from a row of `PENDING_SQL`."""
     offer_id, policy, round_, location, slot, made, expires = row
     return {"offer_id": offer_id, "policy": policy, "round": round_, "location": location,
             "slot": utc_iso(slot), "slot_local": local_time(slot, timezone),

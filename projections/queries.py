@@ -23,10 +23,14 @@ RANK_ORDER = "-coalesce(p.score, 0), q.created_at, q.id"
 # order. So a rank counts the raised entries ahead, plus, for an entry without priority, the
 # entries that joined before it less the raised ones among them: index scans, not a sort of
 # the whole queue.
-_RANK_SQL = f"""
+def rank_sql(entry: str) -> str:
+    """A scalar subquery: the rank of the entry whose id is the SQL expression `entry` (a
+    parameter, or a column of the enclosing query), NULL when its status holds no rank or
+    there is no such entry. The ranked statuses are the parameter `%(ranked)s`."""
+    return f"""(
 WITH me AS (
   SELECT q.id, q.status, q.created_at, coalesce(p.score, 0) AS score
-  FROM queue_entries q {WITH_PRIORITY} WHERE q.id = %(id)s
+  FROM queue_entries q {WITH_PRIORITY} WHERE q.id = {entry}
 ), raised AS (
   SELECT q.id, q.created_at, p.score FROM slotqueue.entry_priorities p
   JOIN queue_entries q ON q.id = p.queue_entry_id
@@ -41,13 +45,16 @@ SELECT CASE WHEN me.status = ANY(%(ranked)s) THEN 1
       - (SELECT count(*) FROM raised r WHERE (r.created_at, r.id) < (me.created_at, me.id))
     END
 END
-FROM me
-"""
+FROM me)"""
+
+
+RANKED_STATUSES = list(RANKED)
+_RANK_SQL = f"SELECT {rank_sql('%(id)s')}"
 
 
 def rank_of(conn: psycopg.Connection[Any], entry_id: UUID) -> int | None:
     """The entry's rank now; None when its status holds no rank."""
-    row = conn.execute(_RANK_SQL, {"id": entry_id, "ranked": list(RANKED)}).fetchone()
+    row = conn.execute(_RANK_SQL, {"id": entry_id, "ranked": RANKED_STATUSES}).fetchone()
     return None if row is None or row[0] is None else int(row[0])
 
 
