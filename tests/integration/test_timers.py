@@ -17,8 +17,10 @@ import pytest
 
 from slotqueue.aggregates.queue_entry import QueueEntry
 from slotqueue.aggregates.timers import Timed
-from slotqueue.bootstrap import Service, build, timer_keeper
+from slotqueue.bootstrap import Service, timer_keeper
 from slotqueue.settings import Settings
+
+from dbsupport import at_once
 
 pytestmark = pytest.mark.integration
 GRACE = timedelta(minutes=120)
@@ -72,21 +74,13 @@ def test_eight_firings_at_once_record_one(settings: Settings, database_url: str,
                                           service: Service) -> None:
     entry, now = asked(service, "808-555-0303")
     later = now + GRACE + timedelta(seconds=1)
-    services = [build(settings, database_url) for _ in range(8)]
-    outcomes: list[str] = []
-    go = threading.Barrier(len(services))
+    go = threading.Barrier(8)
 
-    def fire(svc: Service) -> None:
-        go.wait()
-        outcomes.append(svc.app.fire_timer(entry, "deposit_lapse", later))
+    def fire(svc: Service) -> str:
+        go.wait()  # all eight load the entry and save at once
+        return str(svc.app.fire_timer(entry, "deposit_lapse", later))
 
-    threads = [threading.Thread(target=fire, args=(s,)) for s in services]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for svc in services:
-        svc.close()
+    outcomes = at_once(settings, database_url, 8, fire)
     assert sorted(outcomes) == ["fired"] + ["moot"] * 7
     assert timer_events(service, entry) == ["TimerSet", "TimerFired"]
 
