@@ -31,34 +31,6 @@ from slotqueue.projections import audit, slot_audit
 from slotqueue.scripts import harness
 
 GOAL_MS = 200.0
-EVENTS_SQL = ("SELECT originator_id, originator_version, topic, state "
-              "FROM slotqueue.queue_events WHERE originator_id = ANY(%s) "
-              "ORDER BY notification_id")
-
-
-def _build(svc: Any, events: int) -> tuple[UUID, list[UUID]]:
-    """A customer whose aggregates hold `events` events, made by commands one save each."""
-    with svc.connect() as conn:
-        now = harness.db_now(conn)
-    joined = svc.app.join("+18085550100", None, now)
-    ids = [joined.customer_id, joined.queue_entry_id]
-    made, paused = _count(svc, ids), False
-    while made < events:
-        if paused:
-            svc.app.resume(joined.queue_entry_id, now)
-        else:
-            svc.app.pause(joined.queue_entry_id, now)
-        paused, made = not paused, made + 1
-        if made % 200 == 0:
-            harness.progress(f"  {made}/{events} events")
-    return joined.customer_id, ids
-
-
-def _count(svc: Any, ids: list[UUID]) -> int:
-    with svc.connect() as conn:
-        row = conn.execute("SELECT count(*) FROM slotqueue.queue_events "
-                           "WHERE originator_id = ANY(%s)", (ids,)).fetchone()
-    return int(row[0]) if row else 0
 
 
 def _whole_command(svc: Any, customer_id: UUID) -> str:
@@ -98,7 +70,7 @@ def _start_to_exit(code: str) -> tuple[float, float]:
 def _raw_read(url: str, ids: list[UUID]) -> tuple[float, int]:
     with psycopg.connect(url) as conn:
         started = time.perf_counter()
-        rows = conn.execute(EVENTS_SQL, (ids,)).fetchall()
+        rows = conn.execute(common.EVENTS_SQL, (ids,)).fetchall()
         return time.perf_counter() - started, len(rows)
 
 
@@ -115,10 +87,10 @@ def main() -> int:
         figures.info.update(common.machine(url))
         harness.progress(f"building a customer with {target} events through commands")
         started = time.perf_counter()
-        customer_id, ids = _build(svc, target)
+        customer_id, ids = common.customer_with_events(svc, target)
         svc.catch_up()
         built = time.perf_counter() - started
-        stored = _count(svc, ids)
+        stored = common.events_of(svc, ids)
         figures.info["history"] = (f"{stored} events (customer + 1 entry; join then "
                                    f"pause/resume), built by commands in {built:.1f} s")
         harness.progress("timing")

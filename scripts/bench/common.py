@@ -256,3 +256,37 @@ class Figures:
                 text += f"  ({r.note})"
             print(text)
         print(f"   wall time: {time.monotonic() - self.started:.0f} s")
+
+
+# --- a customer with a long history (the audit benchmarks, §6 and §12) ----------------------
+
+EVENTS_SQL = ("SELECT originator_id, originator_version, topic, state "
+              "FROM slotqueue.queue_events WHERE originator_id = ANY(%s) "
+              "ORDER BY notification_id")
+
+
+def customer_with_events(svc: Any, events: int) -> tuple[UUID, list[UUID]]:
+    """A customer whose aggregates hold `events` events, made by commands one save each
+    (join, then pause and resume in turn); their customer id and aggregate ids."""
+    with svc.connect() as conn:
+        now = harness.db_now(conn)
+    joined = svc.app.join("+18085550100", None, now)
+    ids = [joined.customer_id, joined.queue_entry_id]
+    made, paused = events_of(svc, ids), False
+    while made < events:
+        if paused:
+            svc.app.resume(joined.queue_entry_id, now)
+        else:
+            svc.app.pause(joined.queue_entry_id, now)
+        paused, made = not paused, made + 1
+        if made % 250 == 0:
+            harness.progress(f"  {made}/{events} events")
+    return joined.customer_id, ids
+
+
+def events_of(svc: Any, ids: list[UUID]) -> int:
+    """How many events the aggregates `ids` hold in the event store."""
+    with svc.connect() as conn:
+        row = conn.execute("SELECT count(*) FROM slotqueue.queue_events "
+                           "WHERE originator_id = ANY(%s)", (ids,)).fetchone()
+    return int(row[0]) if row else 0

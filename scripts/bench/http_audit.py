@@ -28,34 +28,6 @@ from slotqueue.projections import audit
 from slotqueue.scripts import harness
 
 GOAL_P99_MS = 50.0
-EVENTS_SQL = ("SELECT originator_id, originator_version, topic, state "
-              "FROM slotqueue.queue_events WHERE originator_id = ANY(%s) "
-              "ORDER BY notification_id")
-
-
-def _build(svc: Any, events: int) -> tuple[UUID, list[UUID]]:
-    """A customer whose aggregates hold `events` events, made by commands one save each."""
-    with svc.connect() as conn:
-        now = harness.db_now(conn)
-    joined = svc.app.join("+18085550100", None, now)
-    ids = [joined.customer_id, joined.queue_entry_id]
-    made, paused = _count(svc, ids), False
-    while made < events:
-        if paused:
-            svc.app.resume(joined.queue_entry_id, now)
-        else:
-            svc.app.pause(joined.queue_entry_id, now)
-        paused, made = not paused, made + 1
-        if made % 250 == 0:
-            harness.progress(f"  {made}/{events} events")
-    return joined.customer_id, ids
-
-
-def _count(svc: Any, ids: list[UUID]) -> int:
-    with svc.connect() as conn:
-        row = conn.execute("SELECT count(*) FROM slotqueue.queue_events "
-                           "WHERE originator_id = ANY(%s)", (ids,)).fetchone()
-    return int(row[0]) if row else 0
 
 
 def _sequential(client: httpx.Client, url: str, count: int) -> tuple[list[float], int]:
@@ -81,7 +53,7 @@ def _in_process(svc: Any, customer_id: UUID, count: int) -> list[float]:
 def _raw_read(url: str, ids: list[UUID]) -> tuple[float, int]:
     with psycopg.connect(url) as conn:
         started = time.perf_counter()
-        rows = conn.execute(EVENTS_SQL, (ids,)).fetchall()
+        rows = conn.execute(common.EVENTS_SQL, (ids,)).fetchall()
         return (time.perf_counter() - started) * 1000, len(rows)
 
 
@@ -98,10 +70,10 @@ def main() -> int:
         figures.info.update(common.machine(url))
         with harness.service(url) as svc:
             harness.progress(f"building a customer with {args.events} events through commands")
-            customer_id, ids = _build(svc, args.events)
+            customer_id, ids = common.customer_with_events(svc, args.events)
             key = svc.app.create_api_key("bench-auditor", "auditor", svc.clock.now(), "bench")
             svc.catch_up()
-            stored = _count(svc, ids)
+            stored = common.events_of(svc, ids)
             with web.serve(url) as served, httpx.Client(
                     timeout=30, headers={"Authorization": f"Bearer {key}"}) as client:
                 target = f"{served.base}/v1/audit/customers/{customer_id}"
