@@ -82,3 +82,13 @@ def database_url(pg_server_url: str, template_database: str) -> Iterator[str]:
     _create_database(pg_server_url, name, template=template_database)
     yield with_dbname(pg_server_url, name)
     _drop_database(pg_server_url, name)
+
+
+@pytest.fixture(scope="module")
+def module_database_url(pg_server_url: str, template_database: str) -> Iterator[str]:
+    """A migrated database shared by a whole test module (its tests share one server, as a
+    site's visitors or a fuzzer's operations do), dropped after it."""
+    name = _unique_name("sq_m")
+    _create_database(pg_server_url, name, template=template_database)
+    yield with_dbname(pg_server_url, name)
+    _drop_database(pg_server_url, name)

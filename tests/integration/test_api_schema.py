@@ -6,7 +6,6 @@ requests get past sign-in."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,12 +14,10 @@ import pytest
 import schemathesis
 from api_support import Api, bearer, make_api
 from hypothesis import HealthCheck, given, settings
-from psycopg import sql
 from schemathesis import GenerationMode
 
 from slotqueue.api.app import create_app
 from slotqueue.bootstrap import build, make_ticker
-from slotqueue.database import with_dbname
 from slotqueue.settings import Settings
 
 EXAMPLES = 25  # per operation and generation mode: the whole run stays within a minute or two
@@ -35,29 +32,16 @@ CONFIG = schemathesis.Config.from_dict({
 
 
 @pytest.fixture(scope="module")
-def fuzz_url(pg_server_url: str, template_database: str) -> Iterator[str]:
-    """One migrated database for the whole run: the operations share it, as on a server."""
-    name = f"sq_fuzz_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(template_database)))
-    yield with_dbname(pg_server_url, name)
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
-
-
-@pytest.fixture(scope="module")
-def api(fuzz_url: str) -> Iterator[Api]:
+def api(module_database_url: str) -> Iterator[Api]:
     """The app, rate limits out of the way, with a dispatcher that has run (so /readyz can
     answer 200: the handlers' clock stays at that run, the heartbeat fresh)."""
-    with psycopg.connect(fuzz_url, autocommit=True) as conn:
+    with psycopg.connect(module_database_url, autocommit=True) as conn:
         conn.execute("INSERT INTO locations (name) VALUES ('Kapolei'), ('Kaneohe')")
-    fuzzing = Settings(database_url=fuzz_url, rate_limit_per_ip="1000000/minute",
+    fuzzing = Settings(database_url=module_database_url, rate_limit_per_ip="1000000/minute",
                        rate_limit_per_phone="1000000/minute", stripe_webhook_secret="whsec_fuzz",
                        twilio_auth_token="twilio_fuzz")  # signatures refused (403), not 503
-    svc = build(fuzzing, fuzz_url)
-    ticker = make_ticker(fuzzing, fuzz_url)
+    svc = build(fuzzing, module_database_url)
+    ticker = make_ticker(fuzzing, module_database_url)
     made = make_api(svc)
     try:
         ticker.tick()

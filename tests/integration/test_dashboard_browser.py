@@ -14,9 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 from dispatch_world import World, next_weekday
-from psycopg import sql
 
-from slotqueue.database import with_dbname
 from slotqueue.scripts.browser import browser, chromium, served, sign_in
 from slotqueue.scripts.harness import add_paid_customers
 from slotqueue.settings import Settings
@@ -29,28 +27,16 @@ POLL_SECONDS = 1.0  # the page's poll, short so the degraded test needs no long 
 
 
 @pytest.fixture(scope="module")
-def module_url(pg_server_url: str, template_database: str) -> Iterator[str]:
-    name = f"sq_browser_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(template_database)))
-    yield with_dbname(pg_server_url, name)
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
-
-
-@pytest.fixture(scope="module")
-def site(module_url: str) -> Iterator[Any]:
-    settings = Settings(database_url=module_url, dispatch_interval_seconds=0.2,
+def site(module_database_url: str) -> Iterator[Any]:
+    settings = Settings(database_url=module_database_url, dispatch_interval_seconds=0.2,
                         dashboard_poll_seconds=POLL_SECONDS, booker="stub")
-    with served(settings, module_url) as running:
+    with served(settings, module_database_url) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def world(site: Any, module_url: str) -> Iterator[World]:
-    with psycopg.connect(module_url, autocommit=True) as db:
+def world(site: Any, module_database_url: str) -> Iterator[World]:
+    with psycopg.connect(module_database_url, autocommit=True) as db:
         made = World(site.svc, db, db.execute("SELECT now()").fetchone()[0])
         made.kapolei = made.location("Kapolei")  # type: ignore[attr-defined]
         yield made
