@@ -13,13 +13,15 @@ from uuid import UUID
 
 import typer
 
+from slotqueue import logs
 from slotqueue.aggregates.contact import normalise_phone
 from slotqueue.aggregates.errors import InvalidInput, NotFound
 from slotqueue.bootstrap import Service, build
+from slotqueue.database import resolve_url
 from slotqueue.projections.wording import utc_iso
 from slotqueue.redact import redact
 from slotqueue.scripts.failures import catch_up_after, describe
-from slotqueue.settings import load_settings
+from slotqueue.settings import Settings, load_settings
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
@@ -114,6 +116,17 @@ def service(as_json: bool, *, catch_up: bool = True) -> Iterator[Service]:
                 catch_up_after(svc)
         finally:
             svc.close()
+
+
+def long_running(as_json: bool) -> tuple[Settings, str]:
+    """What `serve`, `run` and `deliver` do before they start: the settings, logging as they
+    say, the database's URL, and a refusal of a database that is not migrated. Call inside
+    `errors(as_json)`."""
+    settings = load_settings()
+    logs.configure("json" if as_json else settings.log_format)
+    with service(as_json, catch_up=False):
+        pass  # refuses an unmigrated database before anything starts
+    return settings, resolve_url(settings.database_url, settings.data_dir)
 
 
 def stderr_is_terminal() -> bool:

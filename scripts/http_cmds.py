@@ -6,11 +6,8 @@ from typing import Annotated
 
 import typer
 
-from slotqueue import logs
-from slotqueue.database import resolve_url
 from slotqueue.projections.queries import api_keys
-from slotqueue.scripts.common import JsonOption, cli_actor, emit, errors, service
-from slotqueue.settings import load_settings
+from slotqueue.scripts.common import JsonOption, cli_actor, emit, errors, long_running, service
 
 keys = typer.Typer(help="Create, list and revoke the API keys operators and auditors use.",
                    no_args_is_help=True)
@@ -28,11 +25,7 @@ def serve(
     from slotqueue.bootstrap import serve as run_server  # noqa: PLC0415 - loads the web stack
 
     with errors(as_json):
-        settings = load_settings()
-        logs.configure("json" if as_json else settings.log_format)
-        url = resolve_url(settings.database_url, settings.data_dir)
-        with service(as_json, catch_up=False):
-            pass  # refuses an unmigrated database before anything starts
+        settings, url = long_running(as_json)
         run_server(settings, url, host or settings.http_host, port or settings.http_port)
 
 

@@ -8,14 +8,11 @@ from uuid import UUID
 
 import typer
 
-from slotqueue import logs
 from slotqueue.aggregates.delivery_states import STATUSES
 from slotqueue.aggregates.errors import InvalidInput, NotFound
-from slotqueue.database import resolve_url
 from slotqueue.projections.delivery_queries import deliveries_of_message, delivery_list
 from slotqueue.projections.wording import local_time
-from slotqueue.scripts.common import JsonOption, cli_actor, emit, errors, service
-from slotqueue.settings import load_settings
+from slotqueue.scripts.common import JsonOption, cli_actor, emit, errors, long_running, service
 
 messages = typer.Typer(help="What became of each message on each channel; `retry ID` sends "
                        "an unknown or failed one again.", invoke_without_command=True)
@@ -28,11 +25,7 @@ def deliver(as_json: JsonOption = False) -> None:
     from slotqueue.processes.service import run_alone  # noqa: PLC0415
 
     with errors(as_json):
-        settings = load_settings()
-        logs.configure("json" if as_json else settings.log_format)
-        url = resolve_url(settings.database_url, settings.data_dir)
-        with service(as_json, catch_up=False):
-            pass  # refuses an unmigrated database before anything starts
+        settings, url = long_running(as_json)
         run_alone(delivery_worker(settings, url))
 
 

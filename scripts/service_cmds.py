@@ -15,10 +15,10 @@ from psycopg import sql
 
 from slotqueue import logs
 from slotqueue.bootstrap import build, migrate_database, run_forever
-from slotqueue.database import embedded_url, resolve_url, with_dbname
+from slotqueue.database import embedded_url, with_dbname
 from slotqueue.processes.dispatcher import Summary
 from slotqueue.redact import redact
-from slotqueue.scripts.common import JsonOption, emit, errors, service
+from slotqueue.scripts.common import JsonOption, emit, errors, long_running, service
 from slotqueue.settings import load_settings
 
 SUMMARY_KEYS = ("dispatcher_run_id", "old_watermark", "new_watermark", "opened_slots_count",
@@ -46,11 +46,7 @@ def run(as_json: JsonOption = False) -> None:
     Logs one line per run and a heartbeat on stderr (JSON with --json or when not a terminal).
     """
     with errors(as_json):
-        settings = load_settings()
-        logs.configure("json" if as_json else settings.log_format)
-        url = resolve_url(settings.database_url, settings.data_dir)
-        with service(as_json, catch_up=False):
-            pass  # refuses an unmigrated database before anything starts
+        settings, url = long_running(as_json)
         run_forever(settings, url)
 
 
